@@ -1,0 +1,42 @@
+# The two commands a user needs: `make run` and `make test`. Both build .venv from the pinned requirements.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PYVER := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+
+.PHONY: run test lint bench browser clean
+
+# A venv is stale when it was built by another python or before the requirements changed.
+$(VENV)/.python-$(PYVER):
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	touch $@
+
+$(VENV)/.run-deps: requirements.txt | $(VENV)/.python-$(PYVER)
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-deps: requirements.txt requirements-dev.txt $(VENV)/.run-deps
+	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.run-deps
+	$(PY) -m streamlit run app.py $(if $(SIMPSONS_ADDRESS),--server.address $(SIMPSONS_ADDRESS))
+
+browser:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+
+lint: $(VENV)/.dev-deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: $(VENV)/.dev-deps browser lint
+	$(PY) -m pytest
+
+bench: $(VENV)/.run-deps
+	$(PY) -m benchmarks $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

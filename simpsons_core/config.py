@@ -1,0 +1,164 @@
+"""The configuration dataclasses: one per concept, shared by the dashboard, the CLI, training and the tests.
+
+What the augmentation preview shows is built from the same `AugmentConfig` that training applies, and a run's
+`config.json` is exactly `TrainConfig.to_dict()`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Random changes applied to every training image, every epoch. Each 0 or False turns one off.
+
+    The defaults are the tutorial's `ImageDataGenerator` arguments in units a user understands. What the tutorial's
+    numbers really did: `shear_range=0.2` is in *degrees* in the legacy API, so its shear was almost nothing;
+    `zoom_range=0.2` scales x and y independently by 0.8-1.2; shifts move up to 20% of the width or height; pixels
+    uncovered by a move are filled with the nearest edge pixel.
+
+    Attributes:
+        rescale: multiplies pixel values (0-255) before the model sees them; 1/255 gives 0-1.
+        shear_degrees: maximum shear angle, in degrees, either way.
+        zoom: maximum zoom change; each axis is scaled independently by a factor in [1 - zoom, 1 + zoom].
+        width_shift: maximum horizontal shift, as a fraction of the width.
+        height_shift: maximum vertical shift, as a fraction of the height.
+        fill_mode: how uncovered pixels are filled: "nearest", "reflect", "wrap" or "constant" (black).
+        horizontal_flip: mirror half of the images left to right.
+        rotation_degrees: maximum rotation, in degrees, either way.
+        crop_area: random resized crop; the crop keeps between (1 - crop_area) and all of the image's area,
+            then is resized back. 0.6 lets the model see face-sized parts of a frame.
+        brightness: maximum brightness change, as a fraction of full scale.
+        contrast: maximum contrast change, as a fraction (0.2 gives 0.8-1.2x).
+        saturation: maximum saturation change, as a fraction.
+        hue: maximum hue rotation, as a fraction of the colour wheel (0-0.5).
+    """
+
+    rescale: float = 1.0 / 255.0
+    shear_degrees: float = 0.2
+    zoom: float = 0.2
+    width_shift: float = 0.2
+    height_shift: float = 0.2
+    fill_mode: str = "nearest"
+    horizontal_flip: bool = True
+    rotation_degrees: float = 0.0
+    crop_area: float = 0.0
+    brightness: float = 0.0
+    contrast: float = 0.0
+    saturation: float = 0.0
+    hue: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.fill_mode not in FILL_MODES:
+            raise ValueError(f"fill_mode must be one of {', '.join(FILL_MODES)}, not {self.fill_mode!r}.")
+        for name in ("zoom", "width_shift", "height_shift", "crop_area", "brightness", "contrast", "saturation"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{name} must be at least 0 and below 1, not {value}.")
+        if not 0.0 <= self.hue <= 0.5:
+            raise ValueError(f"hue must be between 0 and 0.5, not {self.hue}.")
+        if not 0.0 <= self.shear_degrees < 90.0 or not 0.0 <= self.rotation_degrees <= 180.0:
+            raise ValueError("shear_degrees must be in [0, 90) and rotation_degrees in [0, 180].")
+        if self.rescale <= 0:
+            raise ValueError(f"rescale must be positive, not {self.rescale}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AugmentConfig:
+        return _from_dict(cls, data)
+
+
+FILL_MODES = ("nearest", "reflect", "wrap", "constant")
+MODEL_NAMES = ("tutorial", "compact")
+VALIDATION_SOURCES = ("split", "test")
+STRATEGIES = ("auto", "default", "mirrored")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run. The same object drives the CLI, the dashboard and the tests.
+
+    Attributes:
+        data_dir: the dataset folder; "" means the embedded demo dataset.
+        recipe: the recipe these values came from (for display; see `recipe()`).
+        model: "tutorial" (the seed's network, unchanged) or "compact" (batch norm, global pooling, dropout).
+        image_size: images are squashed to image_size x image_size pixels.
+        epochs: passes over the training images.
+        batch_size: the global batch (split across devices by a mirrored strategy).
+        learning_rate: Adam's step size.
+        seed: one seed for the validation split, shuffling, augmentation and weight initialisation.
+        validation: "split" holds out `validation_fraction` of the training folder, keeping near-duplicate
+            images on one side so nothing leaks; "test" uses the dataset's own test split.
+        validation_fraction: share of training images held out when `validation` is "split".
+        early_stopping_patience: stop after this many epochs without a better validation accuracy; 0 never stops.
+        strategy: "auto" picks MirroredStrategy when several GPUs are visible, else the default strategy.
+        augment: the random augmentation applied to training images.
+    """
+
+    data_dir: str = ""
+    recipe: str = "studio"
+    model: str = "compact"
+    image_size: int = 64
+    epochs: int = 10
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    seed: int = 1337
+    validation: str = "split"
+    validation_fraction: float = 0.2
+    early_stopping_patience: int = 0
+    strategy: str = "auto"
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self) -> None:
+        if self.model not in MODEL_NAMES:
+            raise ValueError(f"model must be one of {', '.join(MODEL_NAMES)}, not {self.model!r}.")
+        if self.validation not in VALIDATION_SOURCES:
+            raise ValueError(f"validation must be 'split' or 'test', not {self.validation!r}.")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, not {self.strategy!r}.")
+        if not 16 <= self.image_size <= 512:
+            raise ValueError(f"image_size must be between 16 and 512 pixels, not {self.image_size}.")
+        if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
+            raise ValueError("epochs and batch_size must be at least 1 and learning_rate positive.")
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise ValueError(f"validation_fraction must be between 0 and 1, not {self.validation_fraction}.")
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        data = dict(data)
+        if isinstance(data.get("augment"), dict):
+            data["augment"] = AugmentConfig.from_dict(data["augment"])
+        return _from_dict(cls, data)
+
+
+def recipe(name: str) -> TrainConfig:
+    """A named starting point: "tutorial" reproduces the seed exactly; "studio" is the better default."""
+    if name == "tutorial":
+        return TrainConfig(recipe="tutorial", model="tutorial", validation="test", augment=AugmentConfig())
+    if name == "studio":
+        return TrainConfig()
+    raise ValueError(f"Unknown recipe {name!r}: choose 'tutorial' or 'studio'.")
+
+
+RECIPES = ("studio", "tutorial")
+
+
+def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"Unknown {cls.__name__} field(s): {', '.join(unknown)}.")
+    return cls(**data)

@@ -1,0 +1,106 @@
+"""Reading any picture a user has into RGB pixels, one way for scanning, training and prediction.
+
+Training and prediction must see identical pixels for the same file, so both go through `load_pixels`.
+Every failure is an `ImageError` whose message names the problem in words a user understands.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+
+# A decompression-bomb guard: a tiny file can declare billions of pixels. 80 MP admits any phone or DSLR photo.
+MAX_PIXELS = 80_000_000
+
+ImageSource = str | Path | bytes | BinaryIO | Image.Image
+
+
+class ImageError(ValueError):
+    """A picture that cannot be used, with a message that says why."""
+
+
+def is_image_name(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def _describe(source: ImageSource) -> str:
+    if isinstance(source, (str, Path)):
+        return str(source)
+    return getattr(source, "name", None) or "the image"
+
+
+def open_rgb(source: ImageSource, draft_size: int | None = None) -> Image.Image:
+    """Decode `source` to an upright RGB image.
+
+    Handles EXIF rotation, transparency (composited on white), palette, greyscale, CMYK, 16-bit and the first
+    frame of animations. `draft_size` lets JPEG decode at a reduced scale when only a small image is needed,
+    which makes decoding large photos several times faster.
+    """
+    name = _describe(source)
+    if isinstance(source, Image.Image):
+        image = source
+    else:
+        if isinstance(source, bytes):
+            if not source:
+                raise ImageError(f"{name} is empty (0 bytes).")
+            source = io.BytesIO(source)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                image = Image.open(source)
+        except FileNotFoundError as error:
+            raise ImageError(f"{name} does not exist.") from error
+        except IsADirectoryError as error:
+            raise ImageError(f"{name} is a folder, not an image.") from error
+        except UnidentifiedImageError as error:
+            raise ImageError(f"{name} is not an image Pillow can read (unknown or corrupt format).") from error
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+            raise ImageError(f"{name} declares too many pixels (a decompression-bomb guard).") from error
+        except OSError as error:
+            raise ImageError(f"{name} could not be read: {error}.") from error
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise ImageError(
+            f"{name} is {width}x{height} pixels, more than the {MAX_PIXELS // 1_000_000} megapixel limit "
+            "(a decompression-bomb guard); shrink it first."
+        )
+    try:
+        if draft_size and image.format == "JPEG":
+            image.draft("RGB", (draft_size, draft_size))
+        image.seek(0)
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        return _to_rgb(image)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise ImageError(f"{name} is damaged and could not be decoded: {error}.") from error
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        pixels = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if pixels.max(initial=0) > 255 else 255.0
+        image = Image.fromarray(np.clip(pixels * (255.0 / peak), 0, 255).astype(np.uint8), "L")
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "RGB" and "transparency" in image.info):
+        image = image.convert("RGBA")
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image)
+    return image.convert("RGB")
+
+
+def resize(image: Image.Image, size: int) -> np.ndarray:
+    """Squash to `size` x `size` (as the tutorial did) with antialiased bilinear filtering; uint8 HxWx3."""
+    return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
+
+
+def load_pixels(source: ImageSource, size: int) -> np.ndarray:
+    """The one way any image becomes model input pixels: uint8 array of shape (size, size, 3)."""
+    return resize(open_rgb(source, draft_size=size), size)
