@@ -14,7 +14,7 @@ $(VENV)/.python-$(PYVER):
 	$(PY) -m pip install -q --upgrade pip
 	touch $@
 
-$(VENV)/.run-deps: requirements.txt | $(VENV)/.python-$(PYVER)
+$(VENV)/.run-deps: requirements.txt $(VENV)/.python-$(PYVER)
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 
