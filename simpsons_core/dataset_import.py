@@ -1,8 +1,8 @@
 """Unpacking an uploaded .zip of class folders into the workspace, safely.
 
-A zip is untrusted input: a member named `../../x` or `/etc/x` (zip-slip), a symbolic link, or a few kilobytes that
-inflate to gigabytes must not write outside the target folder or fill the disk. Only image files are unpacked;
-everything else is skipped and listed so the user sees what was left out.
+A zip is untrusted input: a member named `../../x` or `/etc/x` (zip-slip), a symbolic link, or a few kilobytes
+that inflate to gigabytes must not write outside the target folder or fill the disk. Only image files are
+unpacked; everything else is skipped and listed so the user sees what was left out.
 """
 
 from __future__ import annotations

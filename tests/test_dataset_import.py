@@ -86,7 +86,7 @@ def test_limits_on_size_and_file_count_refuse_the_zip_and_leave_nothing(workspac
 def test_a_zip_with_no_images_or_a_non_zip_is_refused_with_a_message(workspace: Path) -> None:
     with pytest.raises(ValueError, match="contains no images"):
         import_zip(make_zip({"readme.txt": b"x"}), "empty.zip")
-    with pytest.raises(ValueError, match="not a readable .zip file"):
+    with pytest.raises(ValueError, match=r"not a readable \.zip file"):
         import_zip(io.BytesIO(b"not a zip at all"), "fake.zip")
 
 
