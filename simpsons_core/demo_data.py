@@ -1,10 +1,10 @@
-"""The embedded demo dataset: cartoon heads drawn with Pillow, so the app and the tests never need real frames.
+"""The embedded demo dataset: cartoon heads drawn with Pillow, so the app and tests never need real frames.
 
 Each class differs the way the characters do: Bart's spiky hair, Homer's bald head with two hairs and stubble,
 Lisa's star-shaped hair, Marge's tall blue beehive. Position, scale, rotation, skin tone, background, clutter
-(some of it yellow or blue, like the heads) and noise are random, so a CNN has something real to learn and does not
-reach 100% in one epoch. Every image has its own random stream keyed by (seed, split, class, index): the same seed
-gives byte-identical files, and a larger dataset keeps the smaller one's images.
+(some of it yellow or blue, like the heads) and noise are random, so a CNN has something real to learn and
+does not reach 100% in one epoch. Every image has its own random stream keyed by (seed, split, class, index):
+the same seed gives byte-identical files, and a larger dataset keeps the smaller one's images.
 """
 
 from __future__ import annotations
@@ -49,8 +49,9 @@ def generate_demo_dataset(
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"{out} already exists and is not empty; choose a new folder for the demo dataset.")
     if train_per_class < 1 or test_per_class < 0 or size < 16:
-        raise ValueError("train_per_class must be at least 1, test_per_class at least 0 and size at least 16.")
-    for split_index, (folder, count) in enumerate(((TRAIN_FOLDER, train_per_class), (TEST_FOLDER, test_per_class))):
+        raise ValueError("train_per_class must be at least 1, test_per_class at least 0, size at least 16.")
+    splits = ((TRAIN_FOLDER, train_per_class), (TEST_FOLDER, test_per_class))
+    for split_index, (folder, count) in enumerate(splits):
         for class_index, name in enumerate(CLASSES):
             class_dir = out / folder / name
             class_dir.mkdir(parents=True, exist_ok=True)
@@ -62,7 +63,7 @@ def generate_demo_dataset(
 
 
 def ensure_demo_dataset() -> Path:
-    """The demo dataset under the workspace, generated once; concurrent callers never see a half-written one."""
+    """The demo dataset in the workspace, generated once; concurrent callers never see a half-written one."""
     target = paths.datasets_dir() / "demo"
     if target.is_dir():
         return target
@@ -213,4 +214,5 @@ def _face(draw: ImageDraw.ImageDraw, rng: np.random.Generator, u: float, skin: C
         draw.ellipse((px - 0.18 * u, py - 0.18 * u, px + 0.18 * u, py + 0.18 * u), fill="black")
     draw.ellipse((4.6 * u, 6.4 * u, 5.6 * u, 7.2 * u), fill=skin, outline="black")
     smile = rng.uniform(0.2, 0.6) * u
-    draw.arc((4 * u, 7.4 * u - smile, 6.2 * u, 8.2 * u + smile), 20, 160, fill="black", width=max(1, int(u / 5)))
+    mouth = (4 * u, 7.4 * u - smile, 6.2 * u, 8.2 * u + smile)
+    draw.arc(mouth, 20, 160, fill="black", width=max(1, int(u / 5)))
