@@ -1,0 +1,239 @@
+"""Run folders without training: the one-run lock, run ids, and reading damaged or abandoned folders."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from simpsons_core import paths, runs
+from simpsons_core.config import TrainConfig
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def write_lock(record: dict) -> None:
+    (paths.runs_dir() / runs.LOCK_FILE).write_text(json.dumps(record))
+
+
+def make_run(run_id: str, **files: str | bytes) -> Path:
+    """A run folder holding the given files (name with dots as underscores: status_json=...)."""
+    folder = paths.runs_dir() / run_id
+    folder.mkdir(parents=True)
+    for name, content in files.items():
+        path = folder / name.replace("_", ".", 1)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+    return folder
+
+
+def test_a_second_start_is_refused_naming_the_running_run(workspace):
+    first = runs.begin_run(TrainConfig(model="tutorial"))
+    with pytest.raises(RuntimeError, match=f"Run {first} is training"):
+        runs.begin_run(TrainConfig())
+    assert [p.name for p in paths.runs_dir().iterdir() if p.is_dir()] == [first]
+    runs.release_lock(first)
+    second = runs.begin_run(TrainConfig())
+    assert second != first and second.endswith("-compact-demo")
+
+
+def test_two_starts_at_the_same_instant_from_threads_make_one_run(workspace):
+    barrier = threading.Barrier(6)
+    started, refused = [], []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            started.append(runs.begin_run(TrainConfig()))
+        except runs.RunBusyError as error:
+            refused.append(str(error))
+
+    threads = [threading.Thread(target=start) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(started) == 1 and len(refused) == 5
+    assert all(started[0] in message for message in refused)
+    assert [p.name for p in paths.runs_dir().iterdir() if p.is_dir()] == started
+
+
+def test_two_starts_at_the_same_instant_from_processes_make_one_run(workspace):
+    """Several processes wait for the same wall-clock instant, then all try to start a run."""
+    go = time.time() + 2.0
+    script = (
+        "import sys, time\n"
+        "from simpsons_core import runs\n"
+        "from simpsons_core.config import TrainConfig\n"
+        f"time.sleep(max(0.0, {go} - time.time()))\n"
+        "try:\n"
+        "    print('started', runs.begin_run(TrainConfig()))\n"
+        "except runs.RunBusyError as error:\n"
+        "    print('refused', error)\n"
+    )
+    children = [
+        subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    outputs = [child.communicate(timeout=60)[0] for child in children]
+    assert sum(out.startswith("started") for out in outputs) == 1, outputs
+    assert sum(out.startswith("refused") for out in outputs) == 3, outputs
+    assert len([p for p in paths.runs_dir().iterdir() if p.is_dir()]) == 1
+
+
+def test_a_lock_left_by_a_dead_process_is_taken_over(workspace):
+    write_lock({"run_id": "20260101-000000-old", "pid": dead_pid(), "process_started": 1.0})
+    assert runs.lock_holder() is None
+    run_id = runs.begin_run(TrainConfig())
+    assert runs.lock_holder()["run_id"] == run_id
+    assert runs.lock_holder()["pid"] == os.getpid()
+
+
+def test_a_lock_whose_pid_was_reused_by_another_process_is_taken_over(workspace):
+    """Our own pid is alive, but it was not running when the lock was taken: a recycled pid."""
+    write_lock({"run_id": "20260101-000000-old", "pid": os.getpid(), "process_started": 1000.0})
+    run_id = runs.begin_run(TrainConfig())
+    assert runs.lock_holder()["run_id"] == run_id
+
+
+def test_a_damaged_lock_file_is_taken_over(workspace):
+    (paths.runs_dir() / runs.LOCK_FILE).write_bytes(b'{"run_id": "x", "pi')
+    assert runs.begin_run(TrainConfig())
+
+
+def test_run_ids_sort_by_start_time_and_name_the_model_and_data(workspace, tmp_path):
+    from datetime import datetime
+
+    config = TrainConfig(data_dir=str(tmp_path / "My Frames!"), model="tutorial")
+    early = runs.new_run_id(runs.run_name(config), datetime(2026, 11, 24, 14, 15, 30))
+    assert early == "20261124-141530-tutorial-my-frames"
+    assert runs.new_run_id("compact demo", datetime(2026, 11, 24, 9, 0, 0)) < early
+    (paths.runs_dir() / early).mkdir()
+    assert runs.new_run_id(runs.run_name(config), datetime(2026, 11, 24, 14, 15, 30)) == early + "-2"
+
+
+@pytest.mark.parametrize("bad", ["../elsewhere", "a/b", ".lock", ""])
+def test_run_dir_refuses_anything_but_a_run_id(workspace, bad):
+    with pytest.raises(ValueError, match="is not a run id"):
+        runs.run_dir(bad)
+
+
+def test_a_run_marked_running_whose_process_died_reads_as_failed(workspace):
+    metrics = json.dumps({"type": "epoch", "epoch": 1, "loss": 1.2, "val_accuracy": 0.5}) + "\n"
+    status = {"state": "running", "run_id": "r1", "pid": dead_pid(), "process_started": time.time() - 5}
+    make_run("r1", status_json=json.dumps(status), config_json="{}", metrics_jsonl=metrics)
+    info = runs.read_run("r1")
+    assert info.state == "failed"
+    assert info.error == runs.UNEXPECTED_END == "the training process ended unexpectedly"
+    assert info.epochs[0]["loss"] == 1.2 and info.best_val_accuracy == 0.5
+    with pytest.raises(ValueError, match="is not running"):
+        runs.cancel_run("r1")
+
+
+def test_damaged_run_folders_are_read_with_their_problems_listed(workspace):
+    good_line = json.dumps({"type": "epoch", "epoch": 1, "loss": 1.0, "val_accuracy": 0.4})
+    make_run("a-empty")
+    make_run("b-corrupt", status_json='{"state": "compl', config_json="[1, 2]", labels_json="{}")
+    make_run(
+        "c-truncated",
+        status_json=json.dumps({"state": "completed"}),
+        config_json=json.dumps(TrainConfig().to_dict()),
+        metrics_jsonl=good_line + "\n" + good_line[:17],
+    )
+    make_run("d-binary", status_json=b"\xff\xfe\x00garbage", metrics_jsonl=b"\x00\x01\n")
+    make_run("e-odd-state", status_json=json.dumps({"state": "exploded"}))
+    (paths.runs_dir() / "stray-file.txt").write_text("not a run")
+
+    infos = {info.id: info for info in runs.list_runs()}
+    assert list(infos) == ["a-empty", "b-corrupt", "c-truncated", "d-binary", "e-odd-state"]
+    assert infos["a-empty"].state == "unknown"
+    assert any("config.json is missing" in p for p in infos["a-empty"].problems)
+    assert any("status.json is missing or damaged" in p for p in infos["a-empty"].problems)
+    corrupt = infos["b-corrupt"]
+    assert corrupt.state == "unknown" and corrupt.config == {} and corrupt.labels == []
+    assert any("status.json is damaged" in p for p in corrupt.problems)
+    assert any("config.json does not hold a JSON dict" in p for p in corrupt.problems)
+    truncated = infos["c-truncated"]
+    assert truncated.state == "completed" and len(truncated.epochs) == 1
+    assert truncated.problems == ["metrics.jsonl has 1 unreadable line(s) (line 2)."]
+    assert truncated.train_config() == TrainConfig()
+    assert infos["d-binary"].state == "unknown" and infos["d-binary"].problems
+    assert infos["e-odd-state"].state == "unknown"
+    assert runs.read_run("no-such-run").problems == [
+        f"The run folder {paths.runs_dir() / 'no-such-run'} does not exist."
+    ]
+
+
+def test_cancel_writes_a_request_the_training_loop_can_see(workspace):
+    status = {"state": "running", **runs.process_identity()}
+    folder = make_run("live", status_json=json.dumps(status), config_json="{}")
+    assert not runs.cancel_requested(folder)
+    runs.cancel_run("live")
+    assert runs.cancel_requested(folder)
+    with pytest.raises(FileNotFoundError, match="no run"):
+        runs.cancel_run("missing")
+
+
+def test_runs_cli_lists_shows_and_reports_damage(workspace):
+    status = {"state": "completed", "epochs": 2}
+    line = json.dumps(
+        {
+            "type": "epoch",
+            "epoch": 1,
+            "loss": 0.9,
+            "accuracy": 0.6,
+            "val_loss": 1.0,
+            "val_accuracy": 0.55,
+            "lr": 0.001,
+            "seconds": 3.2,
+        }
+    )
+    make_run(
+        "20260101-000000-compact-demo",
+        status_json=json.dumps(status),
+        metrics_jsonl=line + "\n",
+        config_json=json.dumps(TrainConfig().to_dict()),
+        labels_json='["a", "b"]',
+    )
+    make_run("20260102-000000-broken", status_json="{")
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "simpsons_core", *args],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    listing = cli("runs", "list")
+    assert listing.returncode == 0
+    first, second = listing.stdout.splitlines()
+    assert first.startswith("20260101-000000-compact-demo  completed") and "best val_accuracy 0.550" in first
+    assert second.startswith("20260102-000000-broken  unknown") and "damaged" in second
+    shown = cli("runs", "show", "20260101-000000-compact-demo")
+    assert "epoch 1: loss 0.9000 accuracy 0.6000 val_loss 1.0000 val_accuracy 0.5500 (3.2 s)" in shown.stdout
+    assert "problem: status.json is damaged" in cli("runs", "show", "20260102-000000-broken").stdout
+    assert json.loads(cli("runs", "show", "20260101-000000-compact-demo", "--json").stdout)["labels"] == [
+        "a",
+        "b",
+    ]
+    missing = cli("runs", "show", "nope")
+    assert missing.returncode == 2 and "There is no run nope" in missing.stderr
+    refused = cli("runs", "cancel", "20260101-000000-compact-demo")
+    assert refused.returncode == 2 and "is not running (it is completed)" in refused.stderr
