@@ -122,25 +122,32 @@ def inspect_files(
     """
     cache_file = _cache_path(root)
     cached = _read_cache(cache_file)
-    infos: dict[Path, FileInfo] = {}
-    todo: list[Path] = []
-    for path in files:
-        key = _key(root, path)
-        hit = cached.get(key)
-        try:
-            stat = path.stat()
-        except OSError:
-            todo.append(path)
-            continue
-        if hit is not None and hit.size == stat.st_size and hit.mtime_ns == stat.st_mtime_ns:
-            infos[path] = hit
-        else:
-            todo.append(path)
-    for path, info in zip(todo, _decode_all(todo, progress, workers), strict=True):
-        infos[path] = info
-    if todo or len(cached) != len(infos):
-        _write_cache(cache_file, {_key(root, path): info for path, info in infos.items()})
-    return Inspection([infos[path] for path in files], decoded=len(todo))
+    prefix = str(root).rstrip(os.sep) + os.sep
+    keys = [_key(prefix, path) for path in files]
+    todo = [
+        k
+        for k, (path, key) in enumerate(zip(files, keys, strict=True))
+        if not _unchanged(cached.get(key), path)
+    ]
+    decoded = _decode_all([files[k] for k in todo], progress, workers)
+    fresh = {keys[k]: info for k, info in zip(todo, decoded, strict=True)}
+    if fresh:
+        # Keep what other callers cached (a split inspects training images only) unless the file is gone.
+        kept = {key: info for key, info in cached.items() if key in fresh or _exists(prefix, key)}
+        _write_cache(cache_file, kept | fresh)
+    return Inspection([fresh.get(key) or cached[key] for key in keys], decoded=len(todo))
+
+
+def _exists(prefix: str, key: str) -> bool:
+    return os.path.exists(key if os.path.isabs(key) else prefix + key)
+
+
+def _unchanged(cached: FileInfo | None, path: Path) -> bool:
+    try:
+        stat = path.stat()
+    except OSError:
+        return False
+    return cached is not None and cached.size == stat.st_size and cached.mtime_ns == stat.st_mtime_ns
 
 
 def fingerprints_of(infos: Sequence[FileInfo]) -> Fingerprints:
@@ -160,7 +167,9 @@ def _decode_all(todo: list[Path], progress: Progress | None, workers: int | None
             if progress:
                 progress(len(results), len(todo))
         return results
-    context = multiprocessing.get_context("forkserver")
+    # Not "fork": a parent already running TensorFlow's threads could deadlock its children.
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    context = multiprocessing.get_context(method)
     chunk = max(1, min(64, len(todo) // (workers * 8)))
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         for info in pool.map(inspect_file, todo, chunksize=chunk):
@@ -177,11 +186,12 @@ def _available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _key(root: Path, path: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path.resolve())
+def _key(root: str, path: Path) -> str:
+    """The cache key of `path`: relative to the dataset root when inside it (string work: pathlib is slow)."""
+    text = str(path)
+    if text.startswith(root):
+        return text[len(root) :].replace(os.sep, "/")
+    return str(path.resolve())
 
 
 def _cache_path(root: Path) -> Path:

@@ -90,32 +90,37 @@ def near_duplicate_pairs(a: Fingerprints, b: Fingerprints | None = None) -> tupl
     """
     within = b is None
     b = a if b is None else b
-    a_unit, a_unit_mirrored = _unit_thumbs(a.thumbs), _unit_thumbs(a.thumbs[:, :, ::-1])
-    b_unit = a_unit if within else _unit_thumbs(b.thumbs)
-    a_mirrored = mirror_hashes(a.hashes)
+    rows_a, rows_b = np.flatnonzero(a.valid), np.flatnonzero(b.valid)  # undecodable images take no part
+    hashes_a, hashes_b = a.hashes[rows_a], b.hashes[rows_b]
+    mirrored_a = mirror_hashes(hashes_a)
+    unit_a, unit_a_mirrored = _unit_thumbs(a.thumbs[rows_a]), _unit_thumbs(a.thumbs[rows_a][:, :, ::-1])
+    unit_b = unit_a if within else _unit_thumbs(b.thumbs[rows_b])
     found: dict[tuple[int, int], tuple[int, bool]] = {}
     rejected = np.zeros(len(a), dtype=bool)
-    for start in range(0, len(a), CHUNK_ROWS):
-        rows = slice(start, start + CHUNK_ROWS)
-        straight = np.bitwise_count(a.hashes[rows, None] ^ b.hashes[None, :])
-        flipped = np.bitwise_count(a_mirrored[rows, None] ^ b.hashes[None, :])
-        close = (np.minimum(straight, flipped) <= MAX_HASH_DISTANCE) & a.valid[rows, None] & b.valid[None, :]
-        if within:
-            close &= np.arange(start, start + close.shape[0])[:, None] < np.arange(len(b))[None, :]
-        i, j = np.nonzero(close)
-        straight, flipped, i_all = straight[i, j], flipped[i, j], i + start
-        ok_straight = (straight <= MAX_HASH_DISTANCE) & (_dot(a_unit[i_all], b_unit[j]) >= MIN_CORRELATION)
-        ok_flipped = (flipped <= MAX_HASH_DISTANCE) & (
-            _dot(a_unit_mirrored[i_all], b_unit[j]) >= MIN_CORRELATION
+    for start in range(0, len(hashes_a), CHUNK_ROWS):
+        first_column = start if within else 0  # within one set, only the upper triangle (j > i) is needed
+        straight = np.bitwise_count(
+            hashes_a[start : start + CHUNK_ROWS, None] ^ hashes_b[None, first_column:]
         )
-        rejected[i_all[~(ok_straight | ok_flipped)]] = True
+        flipped = np.bitwise_count(
+            mirrored_a[start : start + CHUNK_ROWS, None] ^ hashes_b[None, first_column:]
+        )
+        i, j = np.nonzero((straight <= MAX_HASH_DISTANCE) | (flipped <= MAX_HASH_DISTANCE))
+        straight, flipped = straight[i, j].astype(np.int64), flipped[i, j].astype(np.int64)
+        i, j = i + start, j + first_column
+        if within:
+            keep = j > i
+            i, j, straight, flipped = i[keep], j[keep], straight[keep], flipped[keep]
+        ok_straight = (straight <= MAX_HASH_DISTANCE) & (_dot(unit_a[i], unit_b[j]) >= MIN_CORRELATION)
+        ok_flipped = (flipped <= MAX_HASH_DISTANCE) & (_dot(unit_a_mirrored[i], unit_b[j]) >= MIN_CORRELATION)
+        rejected[rows_a[i[~(ok_straight | ok_flipped)]]] = True
         for x, y, d_straight, d_flipped, use_straight, use_flipped in zip(
-            i_all.tolist(),
-            j.tolist(),
+            rows_a[i].tolist(),
+            rows_b[j].tolist(),
             straight.tolist(),
             flipped.tolist(),
-            ok_straight,
-            ok_flipped,
+            ok_straight.tolist(),
+            ok_flipped.tolist(),
             strict=True,
         ):
             if use_straight or use_flipped:

@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from simpsons_core.images import is_image_name
+from simpsons_core.images import IMAGE_SUFFIXES, is_image_name
 
 TUTORIAL_FOLDERS = ("simpsons_trainset", "simpson_testset")
 TRAIN_NAMES = ("train", "training")
@@ -149,10 +149,10 @@ def _split_folders(folder: Path) -> tuple[Path, Path | None, str] | None:
     return None
 
 
-def _walk_files(folder: Path) -> list[Path]:
-    """Every visible file below `folder`, following symlinks but never the same folder twice."""
+def _walk_files(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(images, other files) below `folder`, sorted, following symlinks but never the same folder twice."""
     seen: set[str] = set()
-    found: list[Path] = []
+    found: list[str] = []  # strings until sorted and split: pathlib is slow on thousands of paths
     for current, dirs, files in os.walk(folder, followlinks=True):
         real = os.path.realpath(current)
         if real in seen:
@@ -160,8 +160,11 @@ def _walk_files(folder: Path) -> list[Path]:
             continue
         seen.add(real)
         dirs[:] = [d for d in dirs if _visible(d)]
-        found.extend(Path(current, f) for f in files if _visible(f))
-    return sorted(found)
+        found.extend(os.path.join(current, f) for f in files if _visible(f))
+    found.sort()
+    is_image = [os.path.splitext(path)[1].lower() in IMAGE_SUFFIXES for path in found]
+    images = [Path(path) for path, image in zip(found, is_image, strict=True) if image]
+    return images, [Path(path) for path, image in zip(found, is_image, strict=True) if not image]
 
 
 class _Builder:
@@ -181,9 +184,8 @@ class _Builder:
         subfolders, files = _listing(split_dir)
         items: list[LabelledImage] = []
         for class_dir in subfolders:
-            found = _walk_files(class_dir)
-            images = [path for path in found if is_image_name(path)]
-            self._non_images(p for p in found if not is_image_name(p))
+            images, others = _walk_files(class_dir)
+            self._non_images(others)
             if not images:
                 self._problem(
                     "empty-class",

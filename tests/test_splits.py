@@ -12,6 +12,7 @@ from PIL import Image
 from simpsons_core.config import TrainConfig
 from simpsons_core.demo_data import CLASSES, draw_scene
 from simpsons_core.layout import detect_layout
+from simpsons_core.scan import scan_dataset
 from simpsons_core.splits import (
     Overlap,
     grouped_stratified_split,
@@ -100,6 +101,15 @@ def test_twins_form_clusters_that_stay_on_one_side(workspace: Path, clustered_da
         for name in CLASSES:
             assert abs(sum(item.label == name for item in validation) - 14 * 0.3) <= 1
         assert split_for_training(layout, config) == (train, validation)
+
+
+def test_a_split_caches_training_images_for_the_scan(workspace: Path, clustered_dataset: Path) -> None:
+    layout = detect_layout(clustered_dataset)
+    split_for_training(layout, TrainConfig())
+    report = scan_dataset(clustered_dataset)
+    assert report.decoded == len(layout.test)  # only what the split did not need
+    split_for_training(layout, TrainConfig())
+    assert scan_dataset(clustered_dataset).decoded == 0
 
 
 def test_validation_from_the_test_split(workspace: Path, clustered_dataset: Path) -> None:
