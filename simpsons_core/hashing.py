@@ -155,7 +155,7 @@ def _identical_files(a: Sequence[str], b: Sequence[str] | None) -> list[tuple[in
 
 def connected_components(n: int, i: Sequence[int], j: Sequence[int]) -> np.ndarray:
     """Cluster label per item (the smallest index in its cluster), joining every (i[k], j[k]) pair."""
-    parent = np.arange(n)
+    parent = list(range(n))
 
     def find(x: int) -> int:
         while parent[x] != x:

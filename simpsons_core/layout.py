@@ -232,7 +232,7 @@ class _Builder:
 
 def _describe(kind: str, root: Path, train_dir: Path, test_dir: Path | None, flat_test: bool) -> str:
     def show(path: Path) -> str:
-        return f"{path.relative_to(root).as_posix()}/" if path != root else "the dataset folder"
+        return f"{path.relative_to(root).as_posix()}/" if path != root else ""
 
     names = {
         "tutorial": "the tutorial's layout",

@@ -143,12 +143,10 @@ def scan_dataset(root: str | Path, progress: Progress | None = None) -> ScanRepo
     layout = detect_layout(root)
     items = layout.train + layout.test
     inspection = inspect_files(layout.root, [item.path for item in items], progress)
-    info = dict(zip((item.path for item in items), inspection.infos, strict=True))
     problems = list(layout.problems)
-    for item in items:
-        problems.extend(_file_problems(item, info[item.path]))
-    train_infos = [info[item.path] for item in layout.train]
-    test_infos = [info[item.path] for item in layout.test]
+    for item, info in zip(items, inspection.infos, strict=True):
+        problems.extend(_file_problems(item, info))
+    train_infos, test_infos = inspection.infos[: len(layout.train)], inspection.infos[len(layout.train) :]
     splits = [_summarise("train", layout, layout.train, train_infos)]
     duplicates = [_within_split("train", layout, layout.train, train_infos, problems)]
     leakage = None
