@@ -360,9 +360,13 @@ def _render_leakage(leakage: Leakage | None, limit: int | None) -> list[str]:
 def _render_duplicates(duplicates: SplitDuplicates, limit: int | None) -> list[str]:
     if not duplicates.pairs:
         return [f"Duplicates within {duplicates.split}: none.", ""]
+    identical = (
+        f" ({duplicates.identical_files:,} byte-identical files in {duplicates.identical_groups:,} groups)"
+        if duplicates.identical_groups
+        else ""
+    )
     lines = [
-        f"Duplicates within {duplicates.split}: {len(duplicates.pairs):,} near-duplicate pairs "
-        f"({duplicates.identical_files:,} byte-identical files in {duplicates.identical_groups:,} groups), "
+        f"Duplicates within {duplicates.split}: {len(duplicates.pairs):,} near-duplicate pairs{identical}, "
         f"{duplicates.clusters:,} clusters holding {duplicates.clustered_images:,} images "
         f"(largest {duplicates.largest_cluster})."
     ]
@@ -383,7 +387,7 @@ def _render_problems(report: ScanReport, limit: int | None) -> list[str]:
 
 
 def _pair_line(pair: DuplicatePair, suffix: str = "") -> str:
-    how = "identical file" if pair.identical else f"{pair.distance} bits"
+    how = "identical file" if pair.identical else f"{pair.distance} bit{'' if pair.distance == 1 else 's'}"
     return f"  {pair.first}  ~  {pair.second}  ({how}{', mirrored' if pair.mirrored else ''}){suffix}"
 
 
