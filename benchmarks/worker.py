@@ -1,0 +1,71 @@
+"""The child side of every measurement: `python -m benchmarks.worker TASK PARAMS OUT [--profile=cprofile]`.
+
+A task is a function returning a dict of figures; PARAMS is its keyword arguments as JSON. The worker adds the
+process's peak RSS and its wall time since interpreter start, and writes the dict to OUT as JSON (stdout stays
+free for TensorFlow's chatter).
+"""
+
+from __future__ import annotations
+
+import cProfile
+import importlib
+import io
+import json
+import pstats
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+TASKS = {
+    "matmul": "benchmarks.hardware:measure_matmul",
+    "model_flops": "benchmarks.hardware:measure_model_flops",
+    "train_speed": "benchmarks.train_step:measure_training_speed",
+    "train_accuracy": "benchmarks.train_step:measure_accuracy",
+    "make_run": "benchmarks.prediction:make_run",
+    "cold_load": "benchmarks.prediction:measure_cold_load",
+    "latency": "benchmarks.prediction:measure_latency",
+    "scan": "benchmarks.scanning:measure_scan",
+    "first_progress": "benchmarks.first_progress:measure_first_progress",
+}
+
+
+def call_task(task: str, params: dict[str, Any]) -> dict[str, Any]:
+    module_name, function_name = TASKS[task].split(":")
+    return getattr(importlib.import_module(module_name), function_name)(**params)
+
+
+def top_functions(profiler: cProfile.Profile, limit: int = 15) -> str:
+    """The profile's heaviest functions by cumulative time, as pstats prints them."""
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(limit)
+    return text.getvalue().split("\n", 4)[-1].strip()  # drop pstats' banner lines
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def main(argv: list[str]) -> int:
+    task, params_json, out = argv[:3]
+    profile = next((a.split("=", 1)[1] for a in argv[3:] if a.startswith("--profile=")), "")
+    params = json.loads(params_json)
+    if profile == "cprofile":
+        profiler = cProfile.Profile()
+        result = profiler.runcall(call_task, task, params)
+        result["profile"] = top_functions(profiler)
+    else:
+        result = call_task(task, params)
+    result["peak_rss_mb"] = peak_rss_mb()
+    result["process_seconds"] = time.time() - psutil.Process().create_time()
+    Path(out).write_text(json.dumps(result, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
