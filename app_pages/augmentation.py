@@ -1,0 +1,119 @@
+"""Augmentation: one control per `AugmentConfig` field, and real images augmented live through
+`augment.preview`, the very function training applies: what you see here is what the model will see."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import streamlit as st
+
+from app_pages.shared import dataset_layout, reported
+from simpsons_core import workspace_settings
+from simpsons_core.config import FILL_MODES, AugmentConfig
+from simpsons_core.images import load_pixels
+
+PREVIEW_SIZE = 128
+PREVIEW_IMAGES = 4
+COPIES = 5
+KEY = "augment_"
+
+# (field, label, maximum, step, help): the sliders, in the order a user thinks about them.
+SLIDERS = (
+    ("zoom", "Zoom (each axis)", 0.9, 0.05, "Each axis is scaled by a factor in [1 - zoom, 1 + zoom]."),
+    ("width_shift", "Horizontal shift", 0.9, 0.05, "Largest move left or right, as a share of the width."),
+    ("height_shift", "Vertical shift", 0.9, 0.05, "Largest move up or down, as a share of the height."),
+    ("shear_degrees", "Shear (degrees)", 45.0, 0.1, "The tutorial's 0.2 is 0.2 degrees: almost nothing."),
+    ("rotation_degrees", "Rotation (degrees)", 180.0, 1.0, "Largest rotation either way."),
+    (
+        "crop_area",
+        "Random crop",
+        0.9,
+        0.05,
+        "A crop keeps between (1 - this) and all of the area, resized back.",
+    ),
+    ("brightness", "Brightness", 0.9, 0.05, "Largest brightness change, as a share of full scale."),
+    ("contrast", "Contrast", 0.9, 0.05, "0.2 scales contrast by 0.8 to 1.2."),
+    ("saturation", "Saturation", 0.9, 0.05, "Largest saturation change, as a share."),
+    ("hue", "Hue", 0.5, 0.01, "Largest hue rotation, as a share of the colour wheel."),
+)
+
+
+def set_controls(config: AugmentConfig) -> None:
+    for name, value in config.to_dict().items():
+        st.session_state[KEY + name] = value
+
+
+def reset_to_tutorial() -> None:
+    set_controls(AugmentConfig())
+
+
+def new_draw() -> None:
+    st.session_state.preview_seed = st.session_state.get("preview_seed", 0) + 1
+
+
+if KEY + "zoom" not in st.session_state:
+    set_controls(workspace_settings.training_augment() or AugmentConfig())
+
+st.title("Augmentation")
+st.write(
+    "Training changes every image a little, every epoch, so the model learns the character rather than the "
+    "pixels. The defaults are the tutorial's values; each control at 0 (or off) turns one change off."
+)
+
+controls, preview_column = st.columns([1, 2], gap="large")
+with controls:
+    for name, label, maximum, step, help_text in SLIDERS:
+        st.slider(label, 0.0, maximum, step=step, key=KEY + name, help=help_text)
+    st.selectbox("Fill uncovered pixels with", FILL_MODES, key=KEY + "fill_mode")
+    st.toggle("Mirror half the images left to right", key=KEY + "horizontal_flip")
+    st.number_input(
+        "Rescale",
+        min_value=1e-6,
+        format="%.6f",
+        key=KEY + "rescale",
+        help="Multiplies pixel values (0-255) before the model sees them; 1/255 = 0.003922 gives 0 to 1. "
+        "It does not change the pictures here.",
+    )
+
+config = None
+with reported("These settings cannot be used"):
+    config = AugmentConfig(
+        **{f.name: st.session_state[KEY + f.name] for f in dataclasses.fields(AugmentConfig)}
+    )
+st.session_state.augment_config = config
+
+with preview_column:
+    buttons = st.columns(3)
+    buttons[0].button("Tutorial values", on_click=reset_to_tutorial, icon=":material/restart_alt:")
+    buttons[1].button("New random draw", on_click=new_draw, icon=":material/casino:")
+    if buttons[2].button("Use these settings for training", type="primary", disabled=config is None):
+        workspace_settings.remember_training_augment(config)
+        st.success("Saved: the Train page starts with these settings.")
+    stored = workspace_settings.training_augment()
+    st.caption(
+        "The Train page starts with "
+        + (
+            "these settings."
+            if stored == config
+            else "the settings saved earlier."
+            if stored
+            else "its recipe's."
+        )
+    )
+
+    layout = dataset_layout()
+    if layout is not None and config is not None:
+        samples = [next(item for item in layout.train if item.label == name) for name in layout.classes]
+        samples = samples[:PREVIEW_IMAGES]
+        with reported("The preview failed"), st.spinner("Augmenting..."):
+            import numpy as np
+
+            from simpsons_core.augment import preview
+
+            pixels = np.stack([load_pixels(item.path, PREVIEW_SIZE) for item in samples])
+            copies = preview(config, pixels, COPIES, seed=st.session_state.get("preview_seed", 0))
+            for item, original, augmented in zip(samples, pixels, copies, strict=True):
+                row = st.columns(COPIES + 1)
+                row[0].image(original, caption=f"{item.label} (original)", width="stretch")
+                for column, image in zip(row[1:], augmented, strict=True):
+                    column.image(image, width="stretch")

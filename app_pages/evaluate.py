@@ -1,0 +1,125 @@
+"""Evaluate: a completed run on a split: accuracy, the confusion matrix, per-class figures and the mistakes,
+most confidently wrong first. Results are saved in the run folder, so they show again without recomputing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from app_pages.shared import EXPECTED_ERRORS, active_dataset, pick_completed_run, show_image
+from simpsons_core.charts import confusion_figure
+from simpsons_core.evaluate import Evaluation, evaluate, read_evaluation
+
+MISTAKES_SHOWN = 24
+GALLERY_COLUMNS = 6
+SPLIT_LABELS = {
+    "validation": "the run's validation images",
+    "test": "the dataset's test split",
+    "active": "the active dataset (another folder)",
+}
+
+
+def run_evaluation(run_path: Path, split: str, data_dir: Path | None) -> Evaluation | None:
+    bar = st.progress(0.0, text="Decoding images...")
+    try:
+        return evaluate(
+            run_path,
+            split="test" if split == "active" else split,
+            data_dir=data_dir,
+            progress=lambda done, total: bar.progress(
+                done / max(total, 1), text=f"Decoding {done}/{total}..."
+            ),
+        )
+    except EXPECTED_ERRORS as error:
+        st.error(f"The evaluation failed: {error}")
+        return None
+    finally:
+        bar.empty()
+
+
+def show(evaluation: Evaluation) -> None:
+    left, middle, right = st.columns(3)
+    left.metric("accuracy", f"{evaluation.accuracy:.1%}")
+    middle.metric("images", evaluation.images)
+    right.metric("mistakes", len(evaluation.mistakes))
+    st.caption(f"{evaluation.source}; computed {evaluation.created.replace('T', ' ')}.")
+    if evaluation.leak_note:
+        st.warning(f"Test-split accuracy {evaluation.accuracy:.1%}: {evaluation.leak_note}.")
+    if evaluation.unknown_classes:
+        listed = ", ".join(f"{name} ({count})" for name, count in sorted(evaluation.unknown_classes.items()))
+        st.warning(f"Not scored: classes this model does not know: {listed}.")
+    if evaluation.skipped:
+        st.warning(
+            f"{len(evaluation.skipped)} unreadable file(s) skipped: "
+            + ", ".join(p for p, _ in evaluation.skipped[:5])
+        )
+
+    matrix, table = st.columns([3, 2], gap="large")
+    with matrix:
+        normalise = st.toggle("Share of each true class", key="evaluate_normalise")
+        st.plotly_chart(confusion_figure(evaluation, normalise), key="confusion")
+    with table:
+        st.markdown("**Per class**")
+        st.dataframe(
+            [
+                {
+                    "class": c.name,
+                    "precision": c.precision,
+                    "recall": c.recall,
+                    "F1": c.f1,
+                    "images": c.support,
+                }
+                for c in evaluation.classes
+            ],
+            hide_index=True,
+            column_config={
+                name: st.column_config.NumberColumn(format="percent")
+                for name in ("precision", "recall", "F1")
+            },
+        )
+
+    st.subheader("Mistakes, most confidently wrong first")
+    if not evaluation.mistakes:
+        st.success("No mistakes on these images.")
+        return
+    columns = st.columns(GALLERY_COLUMNS)
+    for index, mistake in enumerate(evaluation.mistakes[:MISTAKES_SHOWN]):
+        caption = (
+            f"{mistake.true_label} → {mistake.predicted} ({mistake.probabilities[mistake.predicted]:.0%})"
+        )
+        with columns[index % GALLERY_COLUMNS]:
+            show_image(mistake.path, caption)
+    if len(evaluation.mistakes) > MISTAKES_SHOWN:
+        st.caption(
+            f"... and {len(evaluation.mistakes) - MISTAKES_SHOWN} more (`python -m simpsons_core evaluate`)."
+        )
+
+
+st.title("Evaluate")
+run = pick_completed_run("Run", key="evaluate_run")
+if run is None:
+    st.stop()
+
+run_data = run.config.get("dataset", {}).get("path") or run.config.get("data_dir")
+active = active_dataset()
+splits = ["validation", "test"]
+if not run_data or Path(run_data).resolve() != active.path.resolve():
+    splits.append("active")
+split = st.radio("Images", splits, format_func=SPLIT_LABELS.get, horizontal=True, key="evaluate_split")
+data_dir = active.path if split == "active" else None
+if split == "active":
+    st.caption(f"Active dataset: {active.describe()}; its test split (or all of it when it has none).")
+
+try:
+    # Evaluations of another folder are saved under the split name "folder:<its name>".
+    saved = read_evaluation(run.path, f"folder:{active.path.name}" if split == "active" else split)
+except EXPECTED_ERRORS as error:
+    st.error(f"Run {run.id} cannot be read any more: {error}")
+    st.stop()
+if st.button("Evaluate again" if saved else "Evaluate", type="primary", icon=":material/play_arrow:"):
+    saved = run_evaluation(run.path, split, data_dir) or saved
+if saved is not None:
+    show(saved)
+else:
+    st.info("Not evaluated on these images yet: press Evaluate.")

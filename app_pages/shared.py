@@ -1,0 +1,106 @@
+"""What several pages need: the active dataset, picking a run, and turning expected failures into messages.
+
+Anything computed about data or runs lives in `simpsons_core`; this module only decides how it is shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import streamlit as st
+from PIL import Image
+
+from simpsons_core import workspace_settings
+from simpsons_core.images import ImageError, open_rgb
+from simpsons_core.layout import DatasetLayout, detect_layout
+from simpsons_core.runs import RunInfo, list_runs
+
+# What the core raises for bad input (ImageError is a ValueError, FileNotFoundError an OSError). Anything else
+# is a bug, which app.py reports without a traceback.
+EXPECTED_ERRORS = (ValueError, OSError, RuntimeError)
+TRAIN_PAGE = "app_pages/train.py"
+HOME_PAGE = "app_pages/home.py"
+
+
+@contextmanager
+def reported(action: str) -> Iterator[None]:
+    """Show an expected failure inside the block as one st.error naming `action`; the page goes on."""
+    try:
+        yield
+    except EXPECTED_ERRORS as error:
+        st.error(f"{action}: {error}")
+
+
+def show_image(path: str | Path, caption: str = "", side: int = 256) -> None:
+    """An image file as an upright RGB thumbnail, or a caption saying why it cannot be shown."""
+    try:
+        image: Image.Image = open_rgb(Path(path), draft_size=side)
+    except ImageError as error:
+        st.caption(f"{caption} ({error})" if caption else str(error))
+        return
+    image.thumbnail((side, side))
+    st.image(image, caption=caption or None, width="stretch")
+
+
+def active_dataset() -> workspace_settings.ActiveDataset:
+    with st.spinner("Drawing the demo dataset (first start only)..."):
+        return workspace_settings.active_dataset()
+
+
+def dataset_layout() -> DatasetLayout | None:
+    """The active dataset's layout, or None after an error that says what is wrong and where to fix it."""
+    active = active_dataset()
+    try:
+        layout = detect_layout(active.path)
+    except ValueError as error:
+        st.error(f"The active dataset cannot be used. {error}")
+        st.page_link(HOME_PAGE, label="Choose another dataset on the Home page", icon=":material/home:")
+        return None
+    if len(layout.classes) < 2:
+        st.warning(
+            f"{layout.root} has only one class ({layout.classes[0]}): a classifier needs at least two class "
+            "folders to tell apart."
+        )
+    return layout
+
+
+def run_label(info: RunInfo) -> str:
+    """A run as one line: its start, model, epochs and best validation accuracy."""
+    config = info.config
+    accuracy = info.best_val_accuracy
+    parts = [started(info), str(config.get("model", "?")), f"{config.get('epochs', '?')} epochs"]
+    if accuracy is not None:
+        parts.append(f"val {accuracy:.1%}")
+    return f"{info.id}: " + ", ".join(parts) if info.state == "completed" else f"{info.id} ({info.state})"
+
+
+def started(info: RunInfo) -> str:
+    text = info.status.get("started_at")
+    try:
+        return datetime.fromisoformat(text).strftime("%Y-%m-%d %H:%M") if text else "?"
+    except ValueError:
+        return str(text)
+
+
+def completed_runs() -> list[RunInfo]:
+    """Runs with a usable model, newest first."""
+    return [info for info in reversed(list_runs()) if info.state == "completed" and info.model_path]
+
+
+def pick_completed_run(label: str, key: str) -> RunInfo | None:
+    """A select box over completed runs, the newest preselected; None, with a way forward, if none."""
+    choices = completed_runs()
+    if not choices:
+        st.info(
+            "There is no trained model yet. Train one on the Train page (a few minutes on the demo data), or "
+            "from a terminal: `python -m simpsons_core train`."
+        )
+        st.page_link(TRAIN_PAGE, label="Go to Train", icon=":material/model_training:")
+        return None
+    by_id = {info.id: info for info in choices}
+    return by_id[
+        st.selectbox(label, list(by_id), format_func=lambda run_id: run_label(by_id[run_id]), key=key)
+    ]

@@ -1,0 +1,160 @@
+"""Plotly figures of the core's results, built here rather than in the pages so that tests can check them as
+objects (Streamlit's AppTest cannot see charts) and a notebook can draw the same pictures."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from simpsons_core.evaluate import Evaluation
+from simpsons_core.predict import Prediction
+from simpsons_core.runs import RunInfo
+
+SPLIT_COLOURS = {"train": "#F5A300", "test": "#1F77B4", "validation": "#2CA02C"}
+CURVE_COLOURS = {"training": "#F5A300", "validation": "#1F77B4"}
+METRICS = ("loss", "accuracy")
+_MARGINS = {"l": 10, "r": 10, "t": 40, "b": 10}
+
+
+def class_counts_figure(counts: Mapping[str, Mapping[str, int]]) -> go.Figure:
+    """Grouped bars of images per class, one colour per split. `counts`: split -> class -> images."""
+    figure = go.Figure()
+    for split, per_class in counts.items():
+        figure.add_trace(
+            go.Bar(
+                name=split,
+                x=list(per_class),
+                y=list(per_class.values()),
+                text=list(per_class.values()),
+                marker_color=SPLIT_COLOURS.get(split),
+            )
+        )
+    figure.update_layout(
+        barmode="group", title="Images per class", yaxis_title="images", margin=_MARGINS, legend_title="split"
+    )
+    return figure
+
+
+def top_classes_figure(prediction: Prediction) -> go.Figure:
+    """Horizontal bars of the top classes' probabilities, the most likely on top."""
+    names = [name for name, _ in prediction.top][::-1]
+    values = [p for _, p in prediction.top][::-1]
+    figure = go.Figure(
+        go.Bar(
+            x=values,
+            y=names,
+            orientation="h",
+            text=[f"{p:.1%}" for p in values],
+            textposition="auto",
+            marker_color="#F5A300",
+        )
+    )
+    figure.update_layout(
+        xaxis={"range": [0, 1], "tickformat": ".0%", "title": "probability"},
+        height=60 + 40 * len(names),
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+    )
+    return figure
+
+
+def confusion_figure(evaluation: Evaluation, normalise: bool = False) -> go.Figure:
+    """Confusion matrix heatmap: rows the true class, columns the prediction; counts or shares of each row."""
+    counts = np.asarray(evaluation.confusion, dtype=float)
+    if normalise:
+        totals = counts.sum(axis=1, keepdims=True)
+        values = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+        text = [[f"{v:.0%}" for v in row] for row in values]
+    else:
+        values = counts
+        text = [[str(int(v)) for v in row] for row in counts]
+    figure = go.Figure(
+        go.Heatmap(
+            z=values,
+            x=evaluation.labels,
+            y=evaluation.labels,
+            text=text,
+            texttemplate="%{text}",
+            colorscale="YlOrBr",
+            zmin=0,
+            zmax=1 if normalise else None,
+            hovertemplate="true %{y}<br>predicted %{x}<br>%{text}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        title="Confusion matrix" + (" (share of each true class)" if normalise else " (images)"),
+        xaxis_title="predicted",
+        yaxis={"title": "true", "autorange": "reversed"},
+        margin=_MARGINS,
+    )
+    return figure
+
+
+def training_curve(info: RunInfo, metric: str) -> tuple[list[float], list[float]]:
+    """(x in epochs, values) of a training metric: progress lines within epochs, then each epoch's end.
+
+    Epoch e's progress line at step s of S sits at x = e - 1 + s/S, its end at x = e, so the curve moves
+    during the first epoch already.
+    """
+    points = [
+        (line["epoch"] - 1 + line["step"] / line["steps"], line[metric])
+        for line in info.progress
+        if line.get(metric) is not None and line.get("steps")
+    ]
+    points += [(line["epoch"], line[metric]) for line in info.epochs if line.get(metric) is not None]
+    points.sort()
+    return [x for x, _ in points], [y for _, y in points]
+
+
+def epoch_curve(info: RunInfo, key: str) -> tuple[list[float], list[float]]:
+    """(epochs, values) of an epoch-line metric such as "val_accuracy", one point per finished epoch."""
+    points = [(line["epoch"], line[key]) for line in info.epochs if line.get(key) is not None]
+    return [x for x, _ in points], [y for _, y in points]
+
+
+def learning_curves_figure(info: RunInfo) -> go.Figure:
+    """Loss and accuracy side by side, training against validation, for one run (finished or still going)."""
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"), horizontal_spacing=0.08)
+    for column, metric in enumerate(METRICS, start=1):
+        for name, (xs, ys), dash in (
+            ("training", training_curve(info, metric), "solid"),
+            ("validation", epoch_curve(info, f"val_{metric}"), "dot"),
+        ):
+            figure.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=ys,
+                    name=name,
+                    legendgroup=name,
+                    showlegend=column == 1,
+                    mode="lines+markers" if name == "validation" else "lines",
+                    line={"color": CURVE_COLOURS[name], "dash": dash},
+                ),
+                row=1,
+                col=column,
+            )
+    config = info.train_config()
+    epochs = config.epochs if config else max([line["epoch"] for line in info.epochs], default=1)
+    figure.update_xaxes(title_text="epoch", range=[0, epochs], dtick=max(1, epochs // 10))
+    figure.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
+    figure.update_layout(height=340, margin=_MARGINS, legend={"orientation": "h", "y": -0.2})
+    return figure
+
+
+def runs_overlay_figure(infos: Sequence[RunInfo], metric: str = "val_accuracy") -> go.Figure:
+    """One line per run for an epoch metric (e.g. "val_accuracy", "loss"), to compare runs."""
+    figure = go.Figure()
+    for info in infos:
+        xs, ys = epoch_curve(info, metric)
+        figure.add_trace(go.Scatter(x=xs, y=ys, name=info.id, mode="lines+markers"))
+    figure.update_layout(
+        title=f"{metric.replace('_', ' ')} per epoch",
+        xaxis_title="epoch",
+        yaxis={"title": metric.replace("_", " "), "tickformat": ".0%" if "accuracy" in metric else None},
+        height=360,
+        margin=_MARGINS,
+        legend={"orientation": "h", "y": -0.25},
+    )
+    return figure

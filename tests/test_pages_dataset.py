@@ -1,0 +1,65 @@
+"""The Dataset page: counts, samples per class and the scan's health report, leakage pairs side by side."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from page_helpers import assert_clean, open_page, texts, with_name
+
+pytest_plugins = ["page_fixtures", "run_fixtures"]
+
+
+def test_counts_samples_and_health_of_the_tiny_dataset(on_dataset: Path) -> None:
+    at = open_page("dataset")
+    metrics = {metric.label: metric.value for metric in at.metric}
+    assert metrics["classes"] == "4"
+    assert metrics["training images"] == str(len(list((on_dataset / "simpsons_trainset").rglob("*.jpg"))))
+    assert metrics["test images"] == str(len(list((on_dataset / "simpson_testset").rglob("*.jpg"))))
+    for name in ("bart_simpson", "homer_simpson", "lisa_simpson", "marge_simpson"):
+        assert f"**{name}**" in texts(at.markdown)
+    sample_paths = [image for image in at.image if image.captions == [""]]
+    assert len(sample_paths) >= 4
+    assert with_name(at.markdown, "Train/test leakage")
+    assert with_name(at.markdown, "tests memory, not recognition")
+
+
+def test_a_leaky_test_split_is_reported_with_its_pairs(
+    tiny_dataset: Path, tmp_path: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    leaky = Path(shutil.copytree(tiny_dataset, tmp_path / "leaky"))
+    source = sorted((leaky / "simpsons_trainset" / "lisa_simpson").glob("*.jpg"))[0]
+    shutil.copy(source, leaky / "simpson_testset" / "lisa_simpson" / "lisa_simpson_copied.jpg")
+    monkeypatch.setenv("SIMPSONS_DATA", str(leaky))
+    at = open_page("dataset")
+    test_images = len(list((leaky / "simpson_testset").rglob("*.jpg")))
+    assert with_name(at.warning, f"1 of {test_images} test images are near-duplicates of training images")
+    pair = [image.captions[0] for image in at.image if "lisa_simpson_copied.jpg" in image.captions[0]]
+    assert pair == ["test: simpson_testset/lisa_simpson/lisa_simpson_copied.jpg"]
+    twin = f"train: simpsons_trainset/lisa_simpson/{source.name} (identical file)"
+    assert twin in [image.captions[0] for image in at.image]
+
+
+def test_problems_are_listed_by_kind(
+    tiny_dataset: Path, tmp_path: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    messy = Path(shutil.copytree(tiny_dataset, tmp_path / "messy"))
+    (messy / "simpsons_trainset" / "bart_simpson" / "notes.txt").write_text("hello")
+    (messy / "simpsons_trainset" / "bart_simpson" / "broken.jpg").write_bytes(b"not a jpeg")
+    monkeypatch.setenv("SIMPSONS_DATA", str(messy))
+    at = open_page("dataset")
+    problems = at.dataframe[-1].value
+    assert {"non-image", "unreadable"} <= set(problems["kind"])
+    assert "simpsons_trainset/bart_simpson/broken.jpg" in set(problems["file"])
+    assert with_name(at.warning, "1 non-image") and with_name(at.warning, "1 unreadable")
+
+
+def test_an_empty_or_missing_dataset_folder_gets_an_error(empty_dataset: Path, monkeypatch) -> None:
+    at = open_page("dataset")
+    assert with_name(at.error, "No labelled images found")
+    monkeypatch.setenv("SIMPSONS_DATA", str(empty_dataset / "gone"))
+    at = open_page("dataset")
+    assert_clean(at)
+    assert with_name(at.error, "is not a folder")
+    assert not at.metric
