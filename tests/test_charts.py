@@ -1,0 +1,93 @@
+"""The dashboard's figures, checked as Plotly objects (AppTest cannot see charts)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from simpsons_core.charts import (
+    class_counts_figure,
+    confusion_figure,
+    learning_curves_figure,
+    runs_overlay_figure,
+    top_classes_figure,
+    training_curve,
+)
+from simpsons_core.evaluate import Evaluation
+from simpsons_core.predict import Prediction
+from simpsons_core.runs import RunInfo
+
+LABELS = ["bart", "homer", "lisa"]
+
+
+def run_info(run_id: str = "r1", epochs: int = 2) -> RunInfo:
+    return RunInfo(
+        id=run_id,
+        path=Path("/nowhere") / run_id,
+        state="running",
+        config={"epochs": epochs},
+        epochs=[
+            {"type": "epoch", "epoch": 1, "loss": 1.2, "accuracy": 0.4, "val_loss": 1.1, "val_accuracy": 0.5},
+        ],
+        progress=[
+            {"type": "progress", "epoch": 1, "step": 5, "steps": 10, "loss": 1.4, "accuracy": 0.3},
+            {"type": "progress", "epoch": 2, "step": 2, "steps": 10, "loss": 1.0, "accuracy": 0.55},
+        ],
+    )
+
+
+def evaluation(confusion: list[list[int]]) -> Evaluation:
+    return Evaluation("r1", "test", "somewhere", LABELS, 0.0, confusion, [], [], int(np.sum(confusion)))
+
+
+def test_class_counts_has_one_bar_trace_per_split() -> None:
+    figure = class_counts_figure({"train": {"bart": 3, "homer": 5}, "test": {"bart": 1, "homer": 2}})
+    assert [trace.name for trace in figure.data] == ["train", "test"]
+    assert list(figure.data[0].x) == ["bart", "homer"] and list(figure.data[0].y) == [3, 5]
+    assert figure.layout.barmode == "group"
+
+
+def test_top_classes_puts_the_most_likely_on_top() -> None:
+    prediction = Prediction(
+        "x.jpg", {"bart": 0.7, "homer": 0.2, "lisa": 0.1}, [("bart", 0.7), ("homer", 0.2)]
+    )
+    bar = top_classes_figure(prediction).data[0]
+    assert list(bar.y) == ["homer", "bart"] and list(bar.x) == [0.2, 0.7]
+    assert list(bar.text) == ["20.0%", "70.0%"]
+
+
+@pytest.mark.parametrize("normalise", [False, True])
+def test_confusion_matrix_counts_or_row_shares(normalise: bool) -> None:
+    heatmap = confusion_figure(evaluation([[3, 1, 0], [0, 4, 0], [0, 0, 0]]), normalise).data[0]
+    values = np.asarray(heatmap.z)
+    if normalise:
+        np.testing.assert_allclose(values, [[0.75, 0.25, 0], [0, 1, 0], [0, 0, 0]])
+        assert list(heatmap.text[0]) == ["75%", "25%", "0%"]
+    else:
+        np.testing.assert_array_equal(values, [[3, 1, 0], [0, 4, 0], [0, 0, 0]])
+    assert list(heatmap.x) == LABELS and list(heatmap.y) == LABELS
+
+
+def test_training_curve_places_progress_lines_within_their_epoch() -> None:
+    xs, ys = training_curve(run_info(), "loss")
+    assert xs == [0.5, 1.0, 1.2] and ys == [1.4, 1.2, 1.0]
+
+
+def test_learning_curves_show_loss_and_accuracy_for_training_and_validation() -> None:
+    figure = learning_curves_figure(run_info())
+    assert [(trace.name, trace.xaxis) for trace in figure.data] == [
+        ("training", "x"),
+        ("validation", "x"),
+        ("training", "x2"),
+        ("validation", "x2"),
+    ]
+    assert list(figure.data[3].x) == [1] and list(figure.data[3].y) == [0.5]
+    assert tuple(figure.layout.xaxis.range) == (0, 2)
+
+
+def test_overlay_has_one_line_per_run() -> None:
+    figure = runs_overlay_figure([run_info("a"), run_info("b")], "val_accuracy")
+    assert [trace.name for trace in figure.data] == ["a", "b"]
+    assert list(figure.data[0].y) == [0.5]
