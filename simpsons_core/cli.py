@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ImageError, ValueError, FileNotFoundError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        return 0  # the reader went away (`... | head`): nothing left to say
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -56,7 +56,15 @@ class AugmentConfig:
     def __post_init__(self) -> None:
         if self.fill_mode not in FILL_MODES:
             raise ValueError(f"fill_mode must be one of {', '.join(FILL_MODES)}, not {self.fill_mode!r}.")
-        for name in ("zoom", "width_shift", "height_shift", "crop_area", "brightness", "contrast", "saturation"):
+        for name in (
+            "zoom",
+            "width_shift",
+            "height_shift",
+            "crop_area",
+            "brightness",
+            "contrast",
+            "saturation",
+        ):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must be at least 0 and below 1, not {value}.")

@@ -60,7 +60,9 @@ def open_rgb(source: ImageSource, draft_size: int | None = None) -> Image.Image:
         except IsADirectoryError as error:
             raise ImageError(f"{name} is a folder, not an image.") from error
         except UnidentifiedImageError as error:
-            raise ImageError(f"{name} is not an image Pillow can read (unknown or corrupt format).") from error
+            raise ImageError(
+                f"{name} is not an image Pillow can read (unknown or corrupt format)."
+            ) from error
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
             raise ImageError(f"{name} declares too many pixels (a decompression-bomb guard).") from error
         except OSError as error:

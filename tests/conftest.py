@@ -32,6 +32,8 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def shared_dataset(name: str) -> Path | None:
     """A dataset from ../shared/datasets (or $SIMPSONS_SHARED_DATASETS), when this machine has it."""
-    base = Path(os.environ.get("SIMPSONS_SHARED_DATASETS", Path(__file__).resolve().parents[2] / "shared/datasets"))
+    base = Path(
+        os.environ.get("SIMPSONS_SHARED_DATASETS", Path(__file__).resolve().parents[2] / "shared/datasets")
+    )
     path = base / name
     return path if path.is_dir() else None
