@@ -1,7 +1,7 @@
 """Exporting a run's model for serving elsewhere, each export checked by loading it back.
 
 Formats, all written to the run folder's `exports/`:
-- `keras`: the `.keras` file itself (Keras 3).
+- `keras`: a `.keras` file (Keras 3) without the optimizer state the run's own file keeps for training.
 - `savedmodel`: a TensorFlow SavedModel through Keras 3's `model.export` (TF Serving; endpoint `serve`).
 - `tflite`: LiteRT/TFLite float32; `tflite-int8`: the same with dynamic-range quantisation (int8 weights,
   float activations; about 4x smaller, no calibration data needed).
@@ -95,13 +95,13 @@ def export_run(
     pixels = _check_pixels(predictor, info, check_images, limit)
     exports = info.path / "exports"
     target = exports / _FILE_NAMES[fmt]
-    _write_export(predictor, info, fmt, target)
+    _write_export(predictor, fmt, target)
     result = _compare(predictor, pixels, fmt, target)
     _record(exports, predictor, result)
     return result
 
 
-def _write_export(predictor: Predictor, info: RunInfo, fmt: str, target: Path) -> None:
+def _write_export(predictor: Predictor, fmt: str, target: Path) -> None:
     """Write to a temporary name beside `target`, then rename: a reader never sees half an export."""
     import tensorflow as tf
 
@@ -109,14 +109,16 @@ def _write_export(predictor: Predictor, info: RunInfo, fmt: str, target: Path) -
     temp = atomic.temp_path_for(target)
     try:
         if fmt == "keras":
-            shutil.copyfile(info.model_path, temp)
+            predictor.model.save(temp)  # loaded without its optimizer: a third of the run's file
         elif fmt == "savedmodel":
             predictor.model.export(temp, format="tf_saved_model", verbose=False)
         elif fmt in ("tflite", "tflite-int8"):
             options = {"optimizations": [tf.lite.Optimize.DEFAULT]} if fmt == "tflite-int8" else {}
             predictor.model.export(temp, format="litert", verbose=False, **options)
         else:
-            predictor.model.export(temp, format="onnx", verbose=False)
+            with warnings.catch_warnings():  # Keras' tf2onnx patch probes np.object
+                warnings.filterwarnings("ignore", message=".*np.object", category=FutureWarning)
+                predictor.model.export(temp, format="onnx", verbose=False)
         if target.is_dir():
             shutil.rmtree(target)
         os.replace(temp, target)

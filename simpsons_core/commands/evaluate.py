@@ -40,12 +40,17 @@ def run(args: argparse.Namespace) -> int:
 
     from simpsons_core.evaluate import evaluate
 
-    with tqdm(unit="image", desc="decoding", leave=False) as bar:
+    bars: list[tqdm] = []
 
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
+    def progress(done: int, total: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, unit="image", desc="decoding", leave=False))
+        bars[0].update(done - bars[0].n)
 
+    try:
         evaluation = evaluate(args.run, split=args.split, data_dir=args.data, progress=progress)
+    finally:
+        for bar in bars:
+            bar.close()
     print(evaluation.table(mistakes=args.mistakes))
     return 0
