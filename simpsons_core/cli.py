@@ -1,7 +1,8 @@
 """`python -m simpsons_core COMMAND ...`: everything the dashboard can do, from a terminal.
 
 Each command lives in its own module under `simpsons_core.commands` with two functions:
-`register(subparsers)` adds its parser (and `set_defaults(handler=run)`), and `run(args) -> int` does the work.
+`register(subparsers)` adds its parser (and `set_defaults(handler=run)`), and `run(args) -> int` does the
+work.
 Command modules import TensorFlow inside `run`, so `--help` and `scan` start quickly.
 """
 

@@ -17,10 +17,10 @@ T = TypeVar("T")
 class AugmentConfig:
     """Random changes applied to every training image, every epoch. Each 0 or False turns one off.
 
-    The defaults are the tutorial's `ImageDataGenerator` arguments in units a user understands. What the tutorial's
-    numbers really did: `shear_range=0.2` is in *degrees* in the legacy API, so its shear was almost nothing;
-    `zoom_range=0.2` scales x and y independently by 0.8-1.2; shifts move up to 20% of the width or height; pixels
-    uncovered by a move are filled with the nearest edge pixel.
+    The defaults are the tutorial's `ImageDataGenerator` arguments in units a user understands. What the
+    tutorial's numbers really did: `shear_range=0.2` is in *degrees* in the legacy API, so its shear was
+    almost nothing; `zoom_range=0.2` scales x and y independently by 0.8-1.2; shifts move up to 20% of the
+    width or height; pixels uncovered by a move are filled with the nearest edge pixel.
 
     Attributes:
         rescale: multiplies pixel values (0-255) before the model sees them; 1/255 gives 0-1.
@@ -105,7 +105,8 @@ class TrainConfig:
         validation: "split" holds out `validation_fraction` of the training folder, keeping near-duplicate
             images on one side so nothing leaks; "test" uses the dataset's own test split.
         validation_fraction: share of training images held out when `validation` is "split".
-        early_stopping_patience: stop after this many epochs without a better validation accuracy; 0 never stops.
+        early_stopping_patience: stop after this many epochs without a better validation accuracy; 0 never
+            stops.
         strategy: "auto" picks MirroredStrategy when several GPUs are visible, else the default strategy.
         augment: the random augmentation applied to training images.
     """

@@ -16,7 +16,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 
-# A decompression-bomb guard: a tiny file can declare billions of pixels. 80 MP admits any phone or DSLR photo.
+# A decompression-bomb guard: a tiny file can declare billions of pixels. 80 MP admits any phone or DSLR
+# photo.
 MAX_PIXELS = 80_000_000
 
 ImageSource = str | Path | bytes | BinaryIO | Image.Image
