@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     if not files:
         raise ValueError("No image files found in the paths given.")
     predictor = Predictor.from_run(args.run)
-    with tqdm(total=len(files), unit="image", disable=len(files) < 2 * predictor.batch_size) as bar:
+    folders = any(path.is_dir() for path in args.paths)
+    with tqdm(total=len(files), unit="image", disable=not folders, leave=False) as bar:
         predictions = predictor.predict(
             files, top_k=args.top_k, progress=lambda done, _: bar.update(done - bar.n)
         )
