@@ -66,7 +66,8 @@ def augment_batch(images: tf.Tensor, config: AugmentConfig, seed: tf.Tensor | tu
     draws = tf.random.stateless_uniform([tf.shape(images)[0], len(_EFFECTS)], tf.cast(seed, tf.int64))
     uniform = dict(zip(_EFFECTS, tf.unstack(draws, num=len(_EFFECTS), axis=1), strict=True))
     if _has_geometry(config):
-        images = _warp(images, _geometry(config, uniform, tf.shape(images)), config.fill_mode)
+        warped = _warp(images, _geometry(config, uniform, tf.shape(images)), config.fill_mode)
+        images = tf.ensure_shape(warped, images.shape)
     images = _colour(images, config, uniform)
     return images * config.rescale
 

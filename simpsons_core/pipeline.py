@@ -128,14 +128,16 @@ def decode_images(
 def training_dataset(images: DecodedImages, config: TrainConfig) -> tuple[tf.data.Dataset, int]:
     """An endless dataset of augmented training batches, and the number of batches in one epoch.
 
-    Every epoch visits each image once in a new order (shuffled with `config.seed`); batch number `step`,
-    counted across epochs, is augmented with `augmentation_seed(config.seed, step)`, so runs repeat exactly
-    and epochs differ. Yields (float32 [batch, size, size, 3] scaled by `config.augment.rescale`, int32
-    [batch] labels); an epoch's last batch is smaller when the batch size does not divide the image count.
+    The images stream as one shuffled order after another (shuffled with `config.seed`), cut into batches that
+    run on across epoch boundaries: every batch is full, so the model and the warp are compiled for one shape
+    only (a smaller last batch costs a second trace of each, about 1.5 s). Batch number `step`, counted from
+    the start, is augmented with `augmentation_seed(config.seed, step)`, so runs repeat exactly and epochs
+    differ. Yields (float32 [batch, size, size, 3] scaled by `config.augment.rescale`, int32 [batch] labels).
     """
     count = len(images)
     if count == 0:
         raise ValueError("There are no training images: every file was skipped (see the warnings).")
+    batch_size = min(config.batch_size, count)
     read = _batch_reader(images)
 
     def augment(step: tf.Tensor, rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -145,13 +147,13 @@ def training_dataset(images: DecodedImages, config: TrainConfig) -> tuple[tf.dat
     dataset = (
         tf.data.Dataset.range(count)
         .shuffle(count, seed=config.seed, reshuffle_each_iteration=True)
-        .batch(config.batch_size)
         .repeat()
+        .batch(batch_size, drop_remainder=True)
         .enumerate()
         .map(augment, num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE)
     )
-    return dataset, math.ceil(count / config.batch_size)
+    return dataset, math.ceil(count / batch_size)
 
 
 def evaluation_dataset(images: DecodedImages, config: TrainConfig) -> tf.data.Dataset:
@@ -186,7 +188,7 @@ def _batch_reader(images: DecodedImages) -> Callable[[tf.Tensor], tuple[tf.Tenso
 
     def read(rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         batch = tf.numpy_function(gather, [rows], tf.uint8, stateful=False)
-        batch.set_shape([None, *pixels.shape[1:]])
+        batch.set_shape([rows.shape[0], *pixels.shape[1:]])
         return batch, tf.gather(labels, rows)
 
     return read

@@ -146,26 +146,23 @@ def test_training_batches_have_the_models_shapes_types_and_range(decoded):
     dataset, steps = training_dataset(decoded, config())
     assert steps == 4
     images_spec, labels_spec = dataset.element_spec
-    assert images_spec.dtype == tf.float32 and images_spec.shape.as_list() == [None, SIZE, SIZE, 3]
-    assert labels_spec.dtype == tf.int32
+    assert images_spec.dtype == tf.float32 and images_spec.shape.as_list() == [5, SIZE, SIZE, 3]
+    assert labels_spec.dtype == tf.int32 and labels_spec.shape.as_list() == [5]
     for images, labels in batches(dataset, steps):
         assert images.dtype == np.float32 and images.min() >= 0.0 and images.max() <= 1.0
         assert set(labels.tolist()) <= {0, 1, 2, 3}
 
 
-def test_every_epoch_visits_each_image_once_in_a_new_order_and_repeats(decoded):
+def test_images_stream_as_one_new_shuffled_order_after_another_in_full_batches(decoded):
     dataset, steps = training_dataset(decoded, config(augment=NO_AUGMENT))
-    seen = batches(dataset, 3 * steps)
-    assert len(seen) == 3 * steps and [len(labels) for _, labels in seen[:steps]] == [5, 5, 5, 1]
-    epochs = []
-    for epoch in range(3):
-        rows = [
-            row for images, _ in seen[epoch * steps : (epoch + 1) * steps] for row in rows_of(images, decoded)
-        ]
-        labels = np.concatenate([labels for _, labels in seen[epoch * steps : (epoch + 1) * steps]])
-        assert sorted(rows) == list(range(16)) and labels.tolist() == decoded.labels[rows].tolist()
-        epochs.append(rows)
-    assert epochs[0] != epochs[1] != epochs[2]
+    seen = batches(dataset, 3 * steps)  # 3 epochs of 4 batches of 5: 60 images, 3.75 orders of 16
+    assert steps == 4 and [len(labels) for _, labels in seen] == [5] * 12
+    rows = [row for images, _ in seen for row in rows_of(images, decoded)]
+    labels = np.concatenate([labels for _, labels in seen])
+    assert labels.tolist() == decoded.labels[rows].tolist()
+    orders = [rows[start : start + 16] for start in range(0, 48, 16)]
+    assert all(sorted(order) == list(range(16)) for order in orders)
+    assert orders[0] != orders[1] != orders[2]
 
 
 def test_same_seed_repeats_exactly_and_another_seed_does_not(decoded):
@@ -178,11 +175,11 @@ def test_same_seed_repeats_exactly_and_another_seed_does_not(decoded):
     assert not all(np.array_equal(a, b) for (a, _), (b, _) in zip(first, other, strict=True))
 
 
-def test_one_image_is_augmented_differently_every_epoch(items):
+def test_a_batch_is_never_bigger_than_the_dataset_and_each_epoch_augments_anew(items):
     single = decode_images(items[:1], CLASSES, SIZE)
-    dataset, steps = training_dataset(single, config(batch_size=1))
+    dataset, steps = training_dataset(single, config(batch_size=32))
     epochs = [images[0] for images, _ in batches(dataset, 3)]
-    assert steps == 1
+    assert steps == 1 and dataset.element_spec[0].shape[0] == 1
     assert not np.allclose(epochs[0], epochs[1]) and not np.allclose(epochs[1], epochs[2])
 
 
