@@ -34,17 +34,15 @@ class Job:
     env: dict[str, str] = field(default_factory=dict)
 
 
-def run_job(job: Job, timeout: float = 900.0, profile: str = "") -> dict[str, Any]:
+def run_job(job: Job, timeout: float = 900.0) -> dict[str, Any]:
     """Run one job in a fresh interpreter and return its result dict, or `{"error": ...}` if it failed.
 
     The worker adds `peak_rss_mb` (the process's own peak resident memory) and `process_seconds` (wall time
-    from interpreter start to the result). `profile="cprofile"` adds the top functions of a cProfile run.
+    from interpreter start to the result).
     """
     with tempfile.TemporaryDirectory(prefix="bench-job-") as tmp:
         out = Path(tmp) / "result.json"
         command = [sys.executable, "-m", "benchmarks.worker", job.task, json.dumps(job.params), str(out)]
-        if profile:
-            command.append(f"--profile={profile}")
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONHASHSEED": "0", **job.env}
         started = time.perf_counter()
         try:

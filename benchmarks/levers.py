@@ -20,6 +20,7 @@ LEVERS: dict[str, dict[str, Any]] = {
     "batch 64": {"batch_size": 64},
     "batch 128": {"batch_size": 128},
     "threads intra 2 / inter 1": {"intra_threads": 2, "inter_threads": 1},
+    "fused Adam (performance.FusedAdam)": {"optimizer": "fused_adam"},
 }
 INPUT_LEVERS: dict[str, dict[str, Any]] = {"tf.data private pool of 1 thread": {"tfdata_threads": 1}}
 QUICK_LEVERS = (DEFAULT, "XLA (jit_compile=True)", "batch 64")

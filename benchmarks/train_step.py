@@ -29,6 +29,8 @@ class Levers:
         intra_threads: TensorFlow's threads inside one op; 0 lets TensorFlow pick (one per core).
         inter_threads: ops run concurrently; 0 lets TensorFlow pick.
         tfdata_threads: a private thread pool of this size for the input pipeline; 0 shares TensorFlow's.
+        optimizer: "" keeps what `models.compile_model` chose; "adam" is Keras' Adam, "fused_adam"
+            `performance.FusedAdam` (the same update in one fused kernel), both with its learning rate.
     """
 
     jit_compile: bool = False
@@ -37,6 +39,7 @@ class Levers:
     intra_threads: int = 0
     inter_threads: int = 0
     tfdata_threads: int = 0
+    optimizer: str = ""
 
     def apply_globally(self) -> None:
         """Thread counts and the dtype policy must be set before TensorFlow runs its first op."""
@@ -48,6 +51,21 @@ class Levers:
         if self.inter_threads:
             tf.config.threading.set_inter_op_parallelism_threads(self.inter_threads)
         keras.mixed_precision.set_global_policy(self.precision)
+
+    def compile(self, net) -> None:
+        """Compile `net` as training does, then apply the optimizer and XLA levers."""
+        import keras
+
+        from simpsons_core.models import compile_model
+        from simpsons_core.performance import FusedAdam
+
+        compile_model(net, learning_rate=1e-3)
+        if self.optimizer:
+            optimizer = {"adam": keras.optimizers.Adam, "fused_adam": FusedAdam}[self.optimizer]
+            net.optimizer = optimizer(
+                learning_rate=float(keras.ops.convert_to_numpy(net.optimizer.learning_rate))
+            )
+        net.jit_compile = self.jit_compile
 
     def changes(self) -> dict[str, Any]:
         """Only the settings that differ from the defaults."""
@@ -98,7 +116,7 @@ def measure_training_speed(
     settings.apply_globally()
     import keras
 
-    from simpsons_core.models import build_model, compile_model
+    from simpsons_core.models import build_model
 
     keras.utils.set_random_seed(SEED)
     started = time.perf_counter()
@@ -111,13 +129,13 @@ def measure_training_speed(
         steps, classes, images = len(dataset), dataset.num_classes, dataset.samples
         net = build_model(model, image_size, classes)
         compile_as_tutorial(net)
+        net.jit_compile = settings.jit_compile
     else:
         dataset, steps, classes, images = project_or_memory_dataset(
             pipeline, Path(data_dir), image_size, settings
         )
         net = build_model(model, image_size, classes)
-        compile_model(net, learning_rate=1e-3)
-    net.jit_compile = settings.jit_compile
+        settings.compile(net)
     prepared = time.perf_counter()
     clock = batch_clock()
     if warmup_steps:
@@ -231,7 +249,7 @@ def measure_accuracy(
 
     from simpsons_core.config import TrainConfig
     from simpsons_core.layout import detect_layout
-    from simpsons_core.models import build_model, compile_model
+    from simpsons_core.models import build_model
     from simpsons_core.pipeline import decode_images, evaluation_dataset, training_dataset
     from simpsons_core.splits import split_for_training
 
@@ -251,8 +269,7 @@ def measure_accuracy(
         decode_images(validation_items, layout.classes, config.image_size), config
     )
     net = build_model(model, config.image_size, len(layout.classes))
-    compile_model(net, config.learning_rate)
-    net.jit_compile = settings.jit_compile
+    settings.compile(net)
     started = time.perf_counter()
     history = net.fit(train, validation_data=validation, epochs=epochs, steps_per_epoch=steps, verbose=0)
     accuracies = [float(a) for a in history.history["val_accuracy"]]

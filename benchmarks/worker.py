@@ -1,4 +1,4 @@
-"""The child side of every measurement: `python -m benchmarks.worker TASK PARAMS OUT [--profile=cprofile]`.
+"""The child side of every measurement: `python -m benchmarks.worker TASK PARAMS OUT`.
 
 A task is a function returning a dict of figures; PARAMS is its keyword arguments as JSON. The worker adds the
 process's peak RSS and its wall time since interpreter start, and writes the dict to OUT as JSON (stdout stays
@@ -7,11 +7,8 @@ free for TensorFlow's chatter).
 
 from __future__ import annotations
 
-import cProfile
 import importlib
-import io
 import json
-import pstats
 import resource
 import sys
 import time
@@ -38,13 +35,6 @@ def call_task(task: str, params: dict[str, Any]) -> dict[str, Any]:
     return getattr(importlib.import_module(module_name), function_name)(**params)
 
 
-def top_functions(profiler: cProfile.Profile, limit: int = 15) -> str:
-    """The profile's heaviest functions by cumulative time, as pstats prints them."""
-    text = io.StringIO()
-    pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(limit)
-    return text.getvalue().split("\n", 4)[-1].strip()  # drop pstats' banner lines
-
-
 def peak_rss_mb() -> float:
     """Peak resident memory of this process (Linux reports KiB, macOS bytes)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -52,15 +42,8 @@ def peak_rss_mb() -> float:
 
 
 def main(argv: list[str]) -> int:
-    task, params_json, out = argv[:3]
-    profile = next((a.split("=", 1)[1] for a in argv[3:] if a.startswith("--profile=")), "")
-    params = json.loads(params_json)
-    if profile == "cprofile":
-        profiler = cProfile.Profile()
-        result = profiler.runcall(call_task, task, params)
-        result["profile"] = top_functions(profiler)
-    else:
-        result = call_task(task, params)
+    task, params_json, out = argv
+    result = call_task(task, json.loads(params_json))
     result["peak_rss_mb"] = peak_rss_mb()
     result["process_seconds"] = time.time() - psutil.Process().create_time()
     Path(out).write_text(json.dumps(result, indent=1, default=str))
