@@ -5,7 +5,7 @@ Formats, all written to the run folder's `exports/`:
 - `savedmodel`: a TensorFlow SavedModel through Keras 3's `model.export` (TF Serving; endpoint `serve`).
 - `tflite`: LiteRT/TFLite float32; `tflite-int8`: the same with dynamic-range quantisation (int8 weights,
   float activations; about 4x smaller, no calibration data needed).
-- `onnx`: through tf2onnx, when it is installed (see `ONNX_REQUIREMENTS`).
+- `onnx`: through Keras' own ONNX export (tf2onnx), checked with onnxruntime.
 
 Every exported model takes what the Keras model takes: float32 [N, S, S, 3], RGB pixels multiplied by the
 run's `rescale` (`exports/manifest.json` records S, the rescale and the labels). The check runs real images
@@ -16,7 +16,6 @@ largest probability difference.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import shutil
 import warnings
@@ -42,7 +41,6 @@ _FILE_NAMES = {
     "tflite-int8": "model-int8.tflite",
     "onnx": "model.onnx",
 }
-ONNX_REQUIREMENTS = "tf2onnx==1.17.0 onnx==1.23.2 onnxruntime==1.31.1"
 
 
 @dataclass(frozen=True)
@@ -84,12 +82,9 @@ def export_run(
 
     Raises:
         ValueError: unknown format, or no images to check with.
-        RuntimeError: the format's converter is not installed (ONNX).
     """
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"Unknown export format {fmt!r}: choose one of {', '.join(EXPORT_FORMATS)}.")
-    if fmt == "onnx":
-        _require_onnx()
     info = resolve_run(run)
     predictor = Predictor.from_run(info.path)
     pixels = _check_pixels(predictor, info, check_images, limit)
@@ -245,12 +240,3 @@ def _record(exports: Path, predictor: Predictor, result: ExportResult) -> None:
     )
     manifest.setdefault("exports", {})[result.format] = result.to_dict()
     atomic.write_json(manifest_path, manifest)
-
-
-def _require_onnx() -> None:
-    missing = [name for name in ("tf2onnx", "onnx", "onnxruntime") if importlib.util.find_spec(name) is None]
-    if missing:
-        raise RuntimeError(
-            f"ONNX export needs {', '.join(missing)}, which this environment lacks. It was checked to work "
-            f"with TensorFlow 2.21 and Keras 3.15 using `pip install {ONNX_REQUIREMENTS}`."
-        )
