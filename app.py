@@ -4,11 +4,25 @@ The pages live in `app_pages/`, not `pages/`: Streamlit treats a `pages/` folder
 on a session's first run, so a page reloaded right after a restart would run without this file.
 """
 
+import importlib
 import logging
+import threading
 
 import streamlit as st
 
 st.set_page_config(page_title="Simpsons Studio", page_icon="🍩", layout="wide")
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up_tensorflow() -> threading.Thread:
+    """Import TensorFlow once per server in the background (seconds), while the user reads the first page, so
+    the first augmentation preview or prediction does not wait for it."""
+    thread = threading.Thread(target=importlib.import_module, args=("tensorflow",), daemon=True)
+    thread.start()
+    return thread
+
+
+warm_up_tensorflow()
 
 PAGES = [
     st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),

@@ -83,7 +83,7 @@ with reported("These settings cannot be used"):
 st.session_state.augment_config = config
 
 with preview_column:
-    buttons = st.columns(3)
+    buttons = st.columns([1, 1, 1.6])
     buttons[0].button("Tutorial values", on_click=reset_to_tutorial, icon=":material/restart_alt:")
     buttons[1].button("New random draw", on_click=new_draw, icon=":material/casino:")
     if buttons[2].button("Use these settings for training", type="primary", disabled=config is None):
@@ -113,7 +113,8 @@ with preview_column:
             pixels = np.stack([load_pixels(item.path, PREVIEW_SIZE) for item in samples])
             copies = preview(config, pixels, COPIES, seed=st.session_state.get("preview_seed", 0))
             for item, original, augmented in zip(samples, pixels, copies, strict=True):
+                st.caption(f"**{item.label}**: the original, then {COPIES} draws")
                 row = st.columns(COPIES + 1)
-                row[0].image(original, caption=f"{item.label} (original)", width="stretch")
+                row[0].image(original, caption="original", width="stretch")
                 for column, image in zip(row[1:], augmented, strict=True):
                     column.image(image, width="stretch")

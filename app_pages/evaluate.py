@@ -45,7 +45,10 @@ def show(evaluation: Evaluation) -> None:
     right.metric("mistakes", len(evaluation.mistakes))
     st.caption(f"{evaluation.source}; computed {evaluation.created.replace('T', ' ')}.")
     if evaluation.leak_note:
-        st.warning(f"Test-split accuracy {evaluation.accuracy:.1%}: {evaluation.leak_note}.")
+        leaky = evaluation.leak_note.startswith("may overlap")
+        (st.warning if leaky else st.caption)(
+            f"Test-split accuracy {evaluation.accuracy:.1%}: {evaluation.leak_note}."
+        )
     if evaluation.unknown_classes:
         listed = ", ".join(f"{name} ({count})" for name, count in sorted(evaluation.unknown_classes.items()))
         st.warning(f"Not scored: classes this model does not know: {listed}.")

@@ -51,7 +51,8 @@ def show(
             try:
                 image = explain(predictor, upload).overlay if explained else open_rgb(upload.getvalue())
                 image.thumbnail((SHOWN_SIDE, SHOWN_SIDE))
-                st.image(image, caption=name + (" (Grad-CAM: red = what decided)" if explained else ""))
+                caption = name + (" (Grad-CAM: red = what decided)" if explained else "")
+                st.image(image, caption=caption, width="stretch")
             except EXPECTED_ERRORS as error:
                 st.warning(f"Cannot show {name}: {error}")
         with chart:

@@ -71,7 +71,8 @@ def run_label(info: RunInfo) -> str:
     """A run as one line: its start, model, epochs and best validation accuracy."""
     config = info.config
     accuracy = info.best_val_accuracy
-    parts = [started(info), str(config.get("model", "?")), f"{config.get('epochs', '?')} epochs"]
+    epochs = config.get("epochs", "?")
+    parts = [started(info), str(config.get("model", "?")), f"{epochs} epoch{'' if epochs == 1 else 's'}"]
     if accuracy is not None:
         parts.append(f"val {accuracy:.1%}")
     return f"{info.id}: " + ", ".join(parts) if info.state == "completed" else f"{info.id} ({info.state})"

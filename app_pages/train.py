@@ -168,7 +168,9 @@ else:
     st.dataframe(history_rows(history), hide_index=True, width="stretch")
     finished = [info for info in reversed(history) if info.epochs]
     by_id = {info.id: info for info in finished}
-    chosen = st.multiselect("Compare runs", list(by_id), default=list(by_id)[:3], key="compare_runs")
+    # Keyed by the newest finished run, so a run that just finished joins the default selection.
+    newest = next(iter(by_id), "none")
+    chosen = st.multiselect("Compare runs", list(by_id), default=list(by_id)[:3], key=f"compare_{newest}")
     metric = st.segmented_control("Curve", OVERLAY_METRICS, default="val_accuracy", key="compare_metric")
     if chosen:
         st.plotly_chart(

@@ -131,6 +131,7 @@ def learning_curves_figure(info: RunInfo) -> go.Figure:
                     showlegend=column == 1,
                     mode="lines+markers" if name == "validation" else "lines",
                     line={"color": CURVE_COLOURS[name], "dash": dash},
+                    marker={"size": 9},
                 ),
                 row=1,
                 col=column,

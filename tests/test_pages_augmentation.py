@@ -19,7 +19,7 @@ def augmented_urls(at) -> list[str]:
 
 
 def original_urls(at) -> list[str]:
-    return [image.value[0] for image in at.image if image.captions[0].endswith("(original)")]
+    return [image.value[0] for image in at.image if image.captions[0] == "original"]
 
 
 def button(at, label: str):

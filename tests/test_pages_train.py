@@ -68,7 +68,7 @@ def test_a_finished_run_shows_in_history_with_its_figures(workspace_run: Path) -
     assert row["run"] == workspace_run.name and row["state"] == "completed"
     assert row["model"] == "tutorial" and row["epochs"] == "1/1"
     assert row["best val accuracy"].endswith("%")
-    assert at.multiselect(key="compare_runs").value == [workspace_run.name]
+    assert at.multiselect[0].value == [workspace_run.name]
 
 
 def test_a_run_deleted_while_watched_is_reported(workspace_run: Path) -> None:

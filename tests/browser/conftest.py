@@ -1,0 +1,138 @@
+"""A real dashboard in a real browser: `streamlit run app.py` on a free port, over a private workspace with a
+small generated dataset, driven by Playwright through Debian's Chromium (never a downloaded browser).
+
+Screenshots of every page go to `screenshots/` (gitignored) for a person to look at (`browser_support.py`).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from browser_support import Dashboard
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_health(url: str, server: subprocess.Popen, limit: float = 90.0) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"streamlit exited with code {server.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read().strip() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"streamlit did not answer at {url} within {limit:.0f} s")
+
+
+def finish_runs(home: Path) -> None:
+    """Ask any run still training to stop, so no training process outlives the tests."""
+    from simpsons_core import runs
+
+    previous = os.environ.get("SIMPSONS_HOME")
+    os.environ["SIMPSONS_HOME"] = str(home)
+    try:
+        for info in runs.list_runs():
+            if info.is_active:
+                runs.cancel_run(info.id)
+                deadline = time.monotonic() + 60
+                while runs.read_run(info.id).is_active and time.monotonic() < deadline:
+                    time.sleep(0.5)
+    finally:
+        if previous is None:
+            os.environ.pop("SIMPSONS_HOME", None)
+        else:
+            os.environ["SIMPSONS_HOME"] = previous
+
+
+@pytest.fixture(scope="session")
+def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+    from simpsons_core.demo_data import generate_demo_dataset
+
+    base = tmp_path_factory.mktemp("dashboard")
+    data = generate_demo_dataset(base / "data", train_per_class=24, test_per_class=6, seed=3, size=64)
+    home = base / "home"
+    port = free_port()
+    env = {**os.environ, "SIMPSONS_HOME": str(home), "SIMPSONS_DATA": str(data), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    log = (base / "streamlit.log").open("wb")
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://localhost:{port}"
+    try:
+        wait_for_health(url, server)
+        yield Dashboard(url, home, data)
+    finally:
+        finish_runs(home)
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (`make test` installs it with apt-get)")
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=30_000)  # pages render in seconds, not milliseconds, on a busy machine
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, dashboard: Dashboard) -> Iterator:
+    context = browser.new_context(viewport={"width": 1440, "height": 1400}, permissions=["camera"])
+    tab = context.new_page()
+    tab.set_default_timeout(30_000)
+    yield tab
+    context.close()
