@@ -124,6 +124,11 @@ def live_panel() -> None:
         st.session_state.pop(WATCHED, None)
         return
     st.markdown(f"**{run_label(info)}**")
+    if info.config.get("validation") == "test":
+        st.caption(
+            "Validated on the dataset's test split, which may overlap training: the Dataset page counts its "
+            "near-duplicates of training images."
+        )
     if problem := st.session_state.pop("cancel_problem", None):
         st.warning(f"Cancel failed: {problem}")
     fraction, text = progress_text(info)

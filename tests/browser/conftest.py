@@ -94,6 +94,8 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
             str(port),
             "--server.headless",
             "true",
+            "--server.fileWatcherType",
+            "none",
         ],
         cwd=REPO,
         env=env,
