@@ -85,5 +85,5 @@ def compact_model(image_size: int, num_classes: int) -> keras.Model:
 
 def _conv_bn(x, filters: int, strides: int = 1):
     x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
+    x = layers.BatchNormalization(momentum=0.9)(x)
     return layers.Activation("relu")(x)

@@ -74,9 +74,9 @@ class StopRequest:
 class RunRecorder(keras.callbacks.Callback):
     """Writes a run's progress into its folder while `fit` runs, and stops training when asked.
 
-    After every epoch it appends an epoch line to metrics.jsonl, saves best.keras when validation accuracy
-    improved and updates status.json. Within an epoch it appends a progress line and updates status.json (ETA
-    included) at most once every `interval` seconds. After every batch it checks `stop` and raises
+    After every epoch it saves best.keras when validation accuracy improved, then appends an epoch line to
+    metrics.jsonl and updates status.json. Within an epoch it appends a progress line and updates status.json
+    (ETA included) at most once every `interval` seconds. After every batch it checks `stop` and raises
     `RunCancelled` if set.
 
     Args:
@@ -160,11 +160,11 @@ class RunRecorder(keras.callbacks.Callback):
             "lr": _number(self.model.optimizer.learning_rate),
             "seconds": round(time.perf_counter() - self._epoch_started, 3),
         }
-        self._emit(line)
         val_accuracy = line["val_accuracy"]
         if val_accuracy is not None and val_accuracy > self.best_val_accuracy:
             self.best_val_accuracy = val_accuracy
             runs.save_model(self.model, self.folder / runs.BEST_FILE)
+        self._emit(line)  # after the save: a reader who sees epoch N finds best.keras up to date with it
         self._write_status(step=(epoch + 1) * self.steps_per_epoch)
 
     def _emit(self, line: dict[str, Any]) -> None:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -73,26 +74,37 @@ def test_two_starts_at_the_same_instant_from_threads_make_one_run(workspace):
     assert [p.name for p in paths.runs_dir().iterdir() if p.is_dir()] == started
 
 
-def test_two_starts_at_the_same_instant_from_processes_make_one_run(workspace):
-    """Several processes wait for the same wall-clock instant, then all try to start a run."""
-    go = time.time() + 2.0
-    script = (
-        "import sys, time\n"
-        "from simpsons_core import runs\n"
-        "from simpsons_core.config import TrainConfig\n"
-        f"time.sleep(max(0.0, {go} - time.time()))\n"
-        "try:\n"
-        "    print('started', runs.begin_run(TrainConfig()))\n"
-        "except runs.RunBusyError as error:\n"
-        "    print('refused', error)\n"
+def test_two_starts_at_the_same_instant_from_processes_make_one_run(workspace, tmp_path):
+    """Several processes meet at a barrier (files in a folder), all try to start a run, and stay alive until
+    all have tried, so no lock is left by a process that already exited."""
+    count = 4
+    script = textwrap.dedent(
+        f"""
+        import os, sys, time
+        from pathlib import Path
+        from simpsons_core import runs
+        from simpsons_core.config import TrainConfig
+
+        def meet(name):
+            Path({str(tmp_path)!r}, f"{{name}}-{{os.getpid()}}").touch()
+            while len(list(Path({str(tmp_path)!r}).glob(name + "-*"))) < {count}:
+                time.sleep(0.001)
+
+        meet("ready")
+        try:
+            print("started", runs.begin_run(TrainConfig()), flush=True)
+        except runs.RunBusyError as error:
+            print("refused", error, flush=True)
+        meet("done")
+        """
     )
     children = [
         subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True)
-        for _ in range(4)
+        for _ in range(count)
     ]
-    outputs = [child.communicate(timeout=60)[0] for child in children]
+    outputs = [child.communicate(timeout=120)[0] for child in children]
     assert sum(out.startswith("started") for out in outputs) == 1, outputs
-    assert sum(out.startswith("refused") for out in outputs) == 3, outputs
+    assert sum(out.startswith("refused") for out in outputs) == count - 1, outputs
     assert len([p for p in paths.runs_dir().iterdir() if p.is_dir()]) == 1
 
 

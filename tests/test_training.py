@@ -29,6 +29,12 @@ EPOCH_KEYS = {"type", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "
 PROGRESS_KEYS = {"type", "epoch", "step", "steps", "loss", "accuracy", "time"}
 
 
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "simpsons_core", *args], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+
+
 def tiny_config(data: Path, **changes) -> TrainConfig:
     return TrainConfig(data_dir=str(data), image_size=32, batch_size=16, epochs=2).replace(**changes)
 
@@ -142,15 +148,6 @@ def test_the_same_seed_gives_the_same_first_epoch_loss(detached_run, home, tiny_
 
 
 def test_the_cli_trains_in_the_foreground_and_lists_the_run(workspace, tiny_dataset):
-    def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "simpsons_core", *args],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-
     help_text = cli("train", "--help").stdout
     for option in (
         "--data",
@@ -231,9 +228,13 @@ def test_two_starts_at_the_same_instant_give_one_run_and_a_failed_run_says_why(w
 
 
 def test_cancel_stops_after_the_current_batch_and_saves_the_model(workspace, tiny_dataset):
-    run_id = runs.start_run(tiny_config(tiny_dataset, epochs=500))
+    """Started with `train --detach`, cancelled with `runs cancel`, as a terminal user would."""
+    started = cli("train", "--data", str(tiny_dataset), "--img-size", "32", "--epochs", "500", "--detach")
+    assert started.returncode == 0, started.stderr
+    run_id = started.stdout.split()[2]  # "Started run <id> in the background (...)."
     wait_for(run_id, lambda info: bool(info.progress) or finished(info))
-    runs.cancel_run(run_id)
+    cancelled = cli("runs", "cancel", run_id)
+    assert cancelled.returncode == 0 and "Asked run" in cancelled.stdout
     info = wait_for(run_id, finished, timeout=60)
     assert info.state == "cancelled", info.status
     assert len(info.epochs) < 500 and info.error is None
