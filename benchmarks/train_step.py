@@ -198,7 +198,7 @@ def project_or_memory_dataset(pipeline: str, data_dir: Path, image_size: int, se
     decoded = decode_images(layout.train, layout.classes, image_size)
     if pipeline == "project":
         dataset, steps = training_dataset(decoded, config)
-        images = len(decoded)
+        images = steps * min(settings.batch_size, len(decoded))  # every batch is full, across epochs
     elif pipeline == "memory":
         steps = len(decoded) // settings.batch_size
         images = steps * settings.batch_size  # whole batches only
