@@ -100,7 +100,8 @@ class RunInfo:
 
     @property
     def best_val_accuracy(self) -> float | None:
-        values = [line["val_accuracy"] for line in self.epochs if line.get("val_accuracy") is not None]
+        values = [line.get("val_accuracy") for line in self.epochs]
+        values = [value for value in values if isinstance(value, (int, float))]
         return max(values) if values else None
 
     @property
@@ -153,7 +154,7 @@ def _lock_path() -> Path:
 def _read_bytes(path: Path) -> bytes | None:
     try:
         return path.read_bytes()
-    except FileNotFoundError:
+    except OSError:  # missing, or unreadable: either way it holds nothing usable
         return None
 
 

@@ -169,10 +169,17 @@ def test_damaged_run_folders_are_read_with_their_problems_listed(workspace):
     )
     make_run("d-binary", status_json=b"\xff\xfe\x00garbage", metrics_jsonl=b"\x00\x01\n")
     make_run("e-odd-state", status_json=json.dumps({"state": "exploded"}))
+    odd_values = {"type": "epoch", "epoch": "one", "loss": None, "val_accuracy": "high"}
+    make_run(
+        "f-odd-values",
+        status_json=json.dumps({"state": "running", "pid": "1234", "eta_seconds": "soon"}),
+        config_json=json.dumps({"dataset": [1], "epochs": "ten"}),
+        metrics_jsonl=json.dumps(odd_values) + "\n" + json.dumps([1, 2]) + "\n",
+    )
     (paths.runs_dir() / "stray-file.txt").write_text("not a run")
 
     infos = {info.id: info for info in runs.list_runs()}
-    assert list(infos) == ["a-empty", "b-corrupt", "c-truncated", "d-binary", "e-odd-state"]
+    assert list(infos) == ["a-empty", "b-corrupt", "c-truncated", "d-binary", "e-odd-state", "f-odd-values"]
     assert infos["a-empty"].state == "unknown"
     assert any("config.json is missing" in p for p in infos["a-empty"].problems)
     assert any("status.json is missing or damaged" in p for p in infos["a-empty"].problems)
@@ -186,6 +193,19 @@ def test_damaged_run_folders_are_read_with_their_problems_listed(workspace):
     assert truncated.train_config() == TrainConfig()
     assert infos["d-binary"].state == "unknown" and infos["d-binary"].problems
     assert infos["e-odd-state"].state == "unknown"
+    odd = infos["f-odd-values"]
+    assert odd.state == "failed" and odd.best_val_accuracy is None and len(odd.epochs) == 1
+    assert odd.train_config() is None
+    assert any("1 unreadable line(s) (line 2)" in p for p in odd.problems)
+    for run_id in infos:  # the CLI shows every one of them without crashing
+        shown = subprocess.run(
+            [sys.executable, "-m", "simpsons_core", "runs", "show", run_id],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert shown.returncode == 0 and shown.stdout.startswith(f"Run {run_id}: "), shown.stderr
     assert runs.read_run("no-such-run").problems == [
         f"The run folder {paths.runs_dir() / 'no-such-run'} does not exist."
     ]

@@ -55,7 +55,7 @@ def _details(info) -> str:
     status, config = info.status, info.config
     lines = [f"Run {info.id}: {info.state}", f"  folder: {info.path}"]
     if config:
-        dataset = config.get("dataset", {})
+        dataset = config.get("dataset") if isinstance(config.get("dataset"), dict) else {}
         lines.append(
             f"  model {config.get('model')}, {config.get('image_size')} px, "
             f"batch {config.get('batch_size')}, lr {config.get('learning_rate')}, seed {config.get('seed')}, "
@@ -66,7 +66,7 @@ def _details(info) -> str:
             lines.append(
                 f"  {dataset.get('train_images')} training and {dataset.get('validation_images')} validation "
                 f"images (validation: {config.get('validation')}), "
-                f"classes: {', '.join(dataset.get('classes', []))}"
+                f"classes: {', '.join(map(str, dataset.get('classes') or []))}"
             )
     if info.state == "running":
         eta = status.get("eta_seconds")
@@ -79,7 +79,8 @@ def _details(info) -> str:
         lines.append(f"  error: {info.error}")
     for line in info.epochs:
         lines.append(
-            f"  epoch {line['epoch']}: loss {_fmt(line.get('loss'))} accuracy {_fmt(line.get('accuracy'))} "
+            f"  epoch {line.get('epoch', '?')}: loss {_fmt(line.get('loss'))} "
+            f"accuracy {_fmt(line.get('accuracy'))} "
             f"val_loss {_fmt(line.get('val_loss'))} val_accuracy {_fmt(line.get('val_accuracy'))} "
             f"({_fmt(line.get('seconds'), '.1f')} s)"
         )
@@ -104,4 +105,4 @@ def _as_json(info) -> str:
 
 
 def _fmt(value, spec: str = ".4f") -> str:
-    return "-" if value is None else format(value, spec)
+    return format(value, spec) if isinstance(value, (int, float)) else "-"
