@@ -68,17 +68,16 @@ def show(evaluation: Evaluation) -> None:
             [
                 {
                     "class": c.name,
-                    "precision": c.precision,
-                    "recall": c.recall,
-                    "F1": c.f1,
+                    "precision": 100 * c.precision,
+                    "recall": 100 * c.recall,
+                    "F1": 100 * c.f1,
                     "images": c.support,
                 }
                 for c in evaluation.classes
             ],
             hide_index=True,
             column_config={
-                name: st.column_config.NumberColumn(format="percent")
-                for name in ("precision", "recall", "F1")
+                name: st.column_config.NumberColumn(format="%.0f%%") for name in ("precision", "recall", "F1")
             },
         )
 

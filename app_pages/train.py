@@ -14,7 +14,7 @@ from simpsons_core import workspace_settings
 from simpsons_core.charts import learning_curves_figure, runs_overlay_figure
 from simpsons_core.config import MODEL_NAMES, RECIPES, TrainConfig, recipe
 from simpsons_core.run_summary import history_rows, progress_text
-from simpsons_core.runs import RunBusyError, RunInfo, cancel_run, list_runs, read_run, start_run
+from simpsons_core.runs import RunBusyError, RunInfo, cancel_run, list_runs, lock_holder, read_run, start_run
 
 WATCHED = "watched_run"
 OVERLAY_METRICS = ("val_accuracy", "val_loss", "accuracy", "loss")
@@ -98,11 +98,11 @@ def start(config: TrainConfig) -> None:
 
 
 def watched_run() -> RunInfo | None:
-    """The running run (whoever started it), else the run this tab started last."""
-    running = [info for info in list_runs() if info.is_active]
-    if running:
-        st.session_state[WATCHED] = running[-1].id
-        return running[-1]
+    """The run training now (whoever started it), else the run this tab watched last. Cheap enough to call
+    every second: the lock file names the running run, so only that one run folder is read."""
+    holder = lock_holder()
+    if holder and holder.get("run_id"):
+        st.session_state[WATCHED] = holder["run_id"]
     run_id = st.session_state.get(WATCHED)
     return read_run(run_id) if run_id else None
 
@@ -121,7 +121,6 @@ def live_panel() -> None:
         return
     if not info.path.is_dir():
         st.warning(f"Run {info.id} was deleted while shown here.")
-        st.session_state.pop(WATCHED, None)
         return
     st.markdown(f"**{run_label(info)}**")
     if info.config.get("validation") == "test":
@@ -143,7 +142,7 @@ def live_panel() -> None:
         st.error(f"{info.state.capitalize()}: {info.error or '; '.join(info.problems) or 'no details'}")
     st.plotly_chart(learning_curves_figure(info), key="live_curves")
     if info.state != "running" and st.session_state.pop("was_running", False):
-        st.rerun()  # the whole page: the history gains the finished run and the polling stops
+        st.rerun()  # the whole page, so the history gains the finished run
     st.session_state.was_running = info.state == "running"
 
 
@@ -162,8 +161,8 @@ with form_column:
             start(config)
 
 with live_column:
-    polling = any(info.is_active for info in list_runs())
-    st.fragment(live_panel, run_every=1.0 if polling else None)()
+    # Always polling, so the fragment keeps one identity (a second tab's run shows up here too).
+    st.fragment(live_panel, run_every=1.0)()
 
 st.subheader("Run history")
 history = list_runs()

@@ -3,6 +3,7 @@ objects (Streamlit's AppTest cannot see charts) and a notebook can draw the same
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -138,7 +139,7 @@ def learning_curves_figure(info: RunInfo) -> go.Figure:
             )
     config = info.train_config()
     epochs = config.epochs if config else max([line["epoch"] for line in info.epochs], default=1)
-    figure.update_xaxes(title_text="epoch", range=[0, epochs], dtick=max(1, epochs // 10))
+    figure.update_xaxes(title_text="epoch", range=[0, epochs], dtick=max(1, math.ceil(epochs / 7)))
     figure.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
     figure.update_layout(height=340, margin=_MARGINS, legend={"orientation": "h", "y": -0.2})
     return figure
