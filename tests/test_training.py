@@ -295,3 +295,22 @@ def test_a_mirrored_strategy_trains_over_two_logical_cpus(workspace, tiny_datase
     assert info.status["strategy"] == "MirroredStrategy over 2 device(s)"
     assert len(info.epochs) == 1 and info.epochs[0]["loss"] > 0
     assert json.loads((info.path / "labels.json").read_text()) == list(CLASSES)
+
+
+def test_sigterm_and_ctrl_c_ask_the_run_to_stop_and_a_second_ctrl_c_interrupts(tmp_path):
+    from simpsons_core.training import StopRequest
+
+    stop = StopRequest(tmp_path)
+    before = signal.getsignal(signal.SIGTERM)
+    with stop.handling_signals():
+        assert not stop
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.01)  # Python runs the handler between bytecodes
+        assert stop
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert not StopRequest(tmp_path)
+    (tmp_path / runs.CANCEL_FILE).touch()
+    assert StopRequest(tmp_path)
