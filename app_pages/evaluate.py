@@ -58,7 +58,7 @@ def show(evaluation: Evaluation) -> None:
             + ", ".join(p for p, _ in evaluation.skipped[:5])
         )
 
-    matrix, table = st.columns([3, 2], gap="large")
+    matrix, table = st.columns(2, gap="large")
     with matrix:
         normalise = st.toggle("Share of each true class", key="evaluate_normalise")
         st.plotly_chart(confusion_figure(evaluation, normalise), key="confusion")
