@@ -13,6 +13,7 @@ from simpsons_core.scan import DuplicatePair, ScanReport, scan_dataset
 
 SAMPLES_PER_CLASS = 8
 PAIRS_SHOWN = 8
+PAIRS_PER_ROW = 2
 LEAKAGE_MEANS = (
     "A test image that is a near-duplicate of a training image (the same frame re-encoded, resized, "
     "mirrored, or the next frame of the same shot) tests memory, not recognition: accuracy on this test "
@@ -36,9 +37,9 @@ def show_pair(report: ScanReport, pair: DuplicatePair, labels: tuple[str, str]) 
 
 
 def show_pairs(report: ScanReport, pairs: list[DuplicatePair], labels: tuple[str, str]) -> None:
-    columns = st.columns(4)
+    columns = st.columns(PAIRS_PER_ROW)
     for index, pair in enumerate(pairs[:PAIRS_SHOWN]):
-        with columns[index % 4], st.container(border=True):
+        with columns[index % PAIRS_PER_ROW], st.container(border=True):
             show_pair(report, pair, labels)
     if len(pairs) > PAIRS_SHOWN:
         st.caption(f"... and {len(pairs) - PAIRS_SHOWN} more (`python -m simpsons_core scan DIR` lists all).")

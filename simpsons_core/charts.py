@@ -34,7 +34,12 @@ def class_counts_figure(counts: Mapping[str, Mapping[str, int]]) -> go.Figure:
             )
         )
     figure.update_layout(
-        barmode="group", title="Images per class", yaxis_title="images", margin=_MARGINS, legend_title="split"
+        barmode="group",
+        title="Images per class",
+        yaxis_title="images",
+        margin=_MARGINS,
+        legend_title="split",
+        height=340,
     )
     return figure
 
