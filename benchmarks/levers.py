@@ -21,6 +21,7 @@ LEVERS: dict[str, dict[str, Any]] = {
     "batch 128": {"batch_size": 128},
     "threads intra 2 / inter 1": {"intra_threads": 2, "inter_threads": 1},
     "fused Adam (performance.FusedAdam)": {"optimizer": "fused_adam"},
+    "oneDNN off (TF_ENABLE_ONEDNN_OPTS=0)": {"onednn": False},
 }
 INPUT_LEVERS: dict[str, dict[str, Any]] = {"tf.data private pool of 1 thread": {"tfdata_threads": 1}}
 QUICK_LEVERS = (DEFAULT, "XLA (jit_compile=True)", "batch 64")

@@ -47,7 +47,8 @@ def op_phase(name: str) -> str:
     lowered = name.lower()
     if "gradient_tape" in lowered or "backprop" in lowered:
         return "gradient"
-    if any(scope in lowered for scope in ("/adam/", "/sgd/", "/optimizer/", "assignaddvariableop")):
+    optimizer_parts = ("/adam/", "/sgd/", "/optimizer/", "assignaddvariableop", ":resourceapply")
+    if any(part in lowered for part in optimizer_parts):
         return "optimizer"
     return "forward"
 

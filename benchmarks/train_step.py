@@ -8,6 +8,7 @@ Pipelines, all feeding the same model at the same batch size with the same augme
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ class Levers:
         intra_threads: TensorFlow's threads inside one op; 0 lets TensorFlow pick (one per core).
         inter_threads: ops run concurrently; 0 lets TensorFlow pick.
         tfdata_threads: a private thread pool of this size for the input pipeline; 0 shares TensorFlow's.
+        onednn: TensorFlow's oneDNN kernels (its default on x86 Linux); False sets TF_ENABLE_ONEDNN_OPTS=0.
         optimizer: "" keeps what `models.compile_model` chose; "adam" is Keras' Adam, "fused_adam"
             `performance.FusedAdam` (the same update in one fused kernel), both with its learning rate.
     """
@@ -39,10 +41,13 @@ class Levers:
     intra_threads: int = 0
     inter_threads: int = 0
     tfdata_threads: int = 0
+    onednn: bool = True
     optimizer: str = ""
 
     def apply_globally(self) -> None:
-        """Thread counts and the dtype policy must be set before TensorFlow runs its first op."""
+        """oneDNN must be chosen before TensorFlow is imported, thread counts before it runs its first op."""
+        if not self.onednn:
+            os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
         import keras
         import tensorflow as tf
 
