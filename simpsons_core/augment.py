@@ -45,6 +45,12 @@ _EFFECTS = (
 )
 
 
+# Rec. 601 luma weights, and RGB to YIQ (luma and two colour axes) to rotate hues about the grey axis.
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+_RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], np.float32)
+_YIQ_TO_RGB = np.linalg.inv(_RGB_TO_YIQ).astype(np.float32)
+
+
 def augmentation_seed(seed: int, step: int | tf.Tensor) -> tf.Tensor:
     """The stateless seed of one batch: training uses (its seed, the global step); preview copy k, step k."""
     return tf.stack([tf.cast(seed, tf.int64), tf.cast(step, tf.int64)])
@@ -204,26 +210,39 @@ def _fill_index(index: tf.Tensor, size: tf.Tensor, fill_mode: str) -> tf.Tensor:
 
 
 def _colour(images: tf.Tensor, config: AugmentConfig, uniform: dict[str, tf.Tensor]) -> tf.Tensor:
-    """Brightness, contrast, saturation and hue, one random factor per image, clipped to 0-255 after each."""
+    """Brightness, contrast, saturation and hue: one affine colour map per image, then a clip to 0-255.
 
-    def per_image(values: tf.Tensor) -> tf.Tensor:
-        return values[:, None, None, None]
-
-    if config.brightness:
-        images = images + per_image(_symmetric(uniform["brightness"], config.brightness) * 255.0)
-        images = tf.clip_by_value(images, 0.0, 255.0)
-    if config.contrast:
-        factor = per_image(1.0 + _symmetric(uniform["contrast"], config.contrast))
-        mean = tf.reduce_mean(images, axis=[1, 2], keepdims=True)
-        images = tf.clip_by_value((images - mean) * factor + mean, 0.0, 255.0)
-    if config.saturation or config.hue:
-        hue, saturation, value = tf.unstack(tf.image.rgb_to_hsv(images / 255.0), axis=-1)
-        if config.hue:
-            hue = tf.math.floormod(hue + _symmetric(uniform["hue"], config.hue)[:, None, None], 1.0)
-        if config.saturation:
-            factor = 1.0 + _symmetric(uniform["saturation"], config.saturation)
-            saturation = tf.clip_by_value(saturation * factor[:, None, None], 0.0, 1.0)
-        images = tf.clip_by_value(
-            tf.image.hsv_to_rgb(tf.stack([hue, saturation, value], axis=-1)) * 255.0, 0, 255
+    Contrast scales each channel about the image's mean; saturation blends with the grey (luma) image; hue
+    rotates colours about the grey axis in YIQ space. As one fused linear map this costs a fifth of the CPU of
+    plain tf ops, and a small fraction of an HSV round trip (`tf.image.rgb_to_hsv`).
+    """
+    if not (config.brightness or config.contrast or config.saturation or config.hue):
+        return images
+    contrast = 1.0 + _symmetric(uniform["contrast"], config.contrast)
+    brightness = _symmetric(uniform["brightness"], config.brightness) * 255.0
+    matrix = tf.eye(3, batch_shape=tf.shape(contrast))
+    if config.saturation:
+        factor = (1.0 + _symmetric(uniform["saturation"], config.saturation))[:, None, None]
+        matrix = matrix @ (factor * tf.eye(3) + (1.0 - factor) * (_LUMA[:, None] * tf.ones([1, 3])))
+    if config.hue:
+        angle = _symmetric(uniform["hue"], config.hue) * (2.0 * math.pi)
+        cos, sin, ones, zeros = tf.cos(angle), tf.sin(angle), tf.ones_like(angle), tf.zeros_like(angle)
+        rotation = tf.reshape(
+            tf.stack([ones, zeros, zeros, zeros, cos, sin, zeros, -sin, cos], axis=1), [-1, 3, 3]
         )
-    return images
+        matrix = matrix @ (_RGB_TO_YIQ.T @ rotation @ _YIQ_TO_RGB.T)
+    return _recolour(images, contrast, brightness, matrix)
+
+
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _recolour(images: tf.Tensor, contrast: tf.Tensor, brightness: tf.Tensor, matrix: tf.Tensor) -> tf.Tensor:
+    """Image b: (contrast[b] about its channel means, plus brightness[b]) @ matrix[b], clipped to 0-255."""
+    offset = (1.0 - contrast)[:, None] * tf.reduce_mean(images, axis=[1, 2]) + brightness[:, None]
+    images = images * contrast[:, None, None, None] + offset[:, None, None, :]
+    rows = matrix[:, None, None]  # written out as three products, which XLA fuses; a 3x3 einsum is slower
+    images = (
+        images[..., 0:1] * rows[..., 0, :]
+        + images[..., 1:2] * rows[..., 1, :]
+        + images[..., 2:3] * rows[..., 2, :]
+    )
+    return tf.clip_by_value(images, 0.0, 255.0)

@@ -178,20 +178,26 @@ def prepare_for_model(pixels: np.ndarray | tf.Tensor, augment: AugmentConfig) ->
 
 
 def _batch_reader(images: DecodedImages) -> Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]]:
-    """rows -> (uint8 pixels, int32 labels). Rows are gathered in numpy, so a memory-mapped file cache is read
-    batch by batch and memory stays bounded, and in-memory pixels are not copied into a second TF buffer."""
-    pixels = images.pixels
+    """rows -> (uint8 pixels, int32 labels), in TensorFlow alone. A Python step in the pipeline
+    (numpy_function, from_generator) can hang the process at exit, seen here: Python stops the threads that
+    ask for the GIL while an iterator's destructor waits for the batch they were making."""
+    pixels = _as_tensor(images.pixels)
     labels = tf.constant(images.labels, dtype=tf.int32)
 
-    def gather(rows: np.ndarray) -> np.ndarray:
-        return np.take(pixels, rows, axis=0)
-
     def read(rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        batch = tf.numpy_function(gather, [rows], tf.uint8, stateful=False)
-        batch.set_shape([rows.shape[0], *pixels.shape[1:]])
-        return batch, tf.gather(labels, rows)
+        return tf.gather(pixels, rows), tf.gather(labels, rows)
 
     return read
+
+
+def _as_tensor(pixels: np.ndarray) -> tf.Tensor:
+    """The pixels as a tensor. A file cache's memory map stays one (`ImmutableConst` maps the file), so a
+    batch reads only its own rows and datasets bigger than RAM train."""
+    if isinstance(pixels, np.memmap) and pixels.offset == 0 and pixels.size and pixels.flags.c_contiguous:
+        return tf.raw_ops.ImmutableConst(
+            dtype=tf.uint8, shape=pixels.shape, memory_region_name=str(pixels.filename)
+        )
+    return tf.convert_to_tensor(np.asarray(pixels, dtype=np.uint8))
 
 
 def _decode_in_memory(files: list[Path], image_size: int, progress: Progress | None):
@@ -203,31 +209,35 @@ def _decode_in_memory(files: list[Path], image_size: int, progress: Progress | N
 
 
 def _decode_with_file_cache(files: list[Path], image_size: int, progress: Progress | None):
-    """The pixels as a read-only memmap of a cached .npy, decoding only when no entry matches the files."""
+    """The pixels as a read-only memory map of a raw file in the cache (raw, not .npy, so that TensorFlow can
+    map it too), decoding only when no entry matches the files."""
     folder = paths.cache_dir() / "decoded"
     folder.mkdir(parents=True, exist_ok=True)
     stem = folder / _cache_key(files, image_size)
-    array_path, manifest_path = stem.with_suffix(".npy"), stem.with_suffix(".json")
-    cached = _read_file_cache(array_path, manifest_path, len(files), image_size)
+    data_path, manifest_path = stem.with_suffix(".u8"), stem.with_suffix(".json")
+    cached = _read_file_cache(data_path, manifest_path, len(files), image_size)
     if cached is not None:
         if progress:
             progress(len(files), len(files))
         return cached
-    shape = (len(files), image_size, image_size, 3)
-    with _temp_array(folder, shape) as (decoded_path, decoded):
+    if not files:
+        return np.empty((0, image_size, image_size, 3), np.uint8), []
+    with _temp_memmap(folder, (len(files), image_size, image_size, 3)) as (decoded_path, decoded):
         failures = _decode_rows(files, image_size, decoded, progress)
-        if failures:
-            failed = {row for row, _ in failures}
-            kept = np.array([row for row in range(len(files)) if row not in failed], dtype=np.int64)
-            with _temp_array(folder, (len(kept), *shape[1:])) as (compact_path, compact):
+        failed = {row for row, _ in failures}
+        kept = np.array([row for row in range(len(files)) if row not in failed], dtype=np.int64)
+        if not failures:
+            decoded.flush()
+            _publish(decoded_path, data_path, manifest_path, decoded.shape, failures)
+        elif len(kept):
+            with _temp_memmap(folder, (len(kept), *decoded.shape[1:])) as (compact_path, compact):
                 for start in range(0, len(kept), _COPY_ROWS):
                     compact[start : start + _COPY_ROWS] = decoded[kept[start : start + _COPY_ROWS]]
                 compact.flush()
-                _publish(compact_path, array_path, manifest_path, failures)
+                _publish(compact_path, data_path, manifest_path, compact.shape, failures)
         else:
-            decoded.flush()
-            _publish(decoded_path, array_path, manifest_path, failures)
-    return np.load(array_path, mmap_mode="r"), failures
+            return np.empty((0, *decoded.shape[1:]), np.uint8), failures
+    return _open_pixels(data_path, (len(kept), *decoded.shape[1:])), failures
 
 
 def _cache_key(files: list[Path], image_size: int) -> str:
@@ -242,36 +252,45 @@ def _cache_key(files: list[Path], image_size: int) -> str:
     return f"pixels-{image_size}px-{len(files)}-{hashlib.sha256(text.encode()).hexdigest()[:24]}"
 
 
-def _read_file_cache(array_path: Path, manifest_path: Path, count: int, image_size: int):
+def _read_file_cache(data_path: Path, manifest_path: Path, count: int, image_size: int):
     """(pixels, failures) from a complete cache entry, or None when there is none or it does not fit."""
     try:
-        failures = [
-            (int(row), str(reason)) for row, reason in json.loads(manifest_path.read_text())["failures"]
-        ]
-        pixels = np.load(array_path, mmap_mode="r")
+        manifest = json.loads(manifest_path.read_text())
+        failures = [(int(row), str(reason)) for row, reason in manifest["failures"]]
+        shape = tuple(manifest["shape"])
+        if shape != (count - len(failures), image_size, image_size, 3):
+            return None
+        return _open_pixels(data_path, shape), failures
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if pixels.shape != (count - len(failures), image_size, image_size, 3) or pixels.dtype != np.uint8:
-        return None
-    return pixels, failures
+
+
+def _open_pixels(data_path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    return np.memmap(data_path, dtype=np.uint8, mode="r", shape=shape)
 
 
 @contextmanager
-def _temp_array(folder: Path, shape: tuple[int, ...]) -> Iterator[tuple[Path, np.memmap]]:
-    """A .npy memmap at a temp path in `folder`, deleted on exit unless it was moved into place."""
-    handle, name = tempfile.mkstemp(dir=folder, prefix=".pixels-", suffix=".npy.tmp")
+def _temp_memmap(folder: Path, shape: tuple[int, ...]) -> Iterator[tuple[Path, np.memmap]]:
+    """A writable memory-mapped file at a temp path in `folder`, deleted on exit unless moved into place."""
+    handle, name = tempfile.mkstemp(dir=folder, prefix=".pixels-", suffix=".tmp")
     os.close(handle)
     path = Path(name)
     try:
-        yield path, np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
+        yield path, np.memmap(path, dtype=np.uint8, mode="w+", shape=shape)
     finally:
         path.unlink(missing_ok=True)
 
 
-def _publish(array_tmp: Path, array_path: Path, manifest_path: Path, failures: list[tuple[int, str]]) -> None:
-    """Manifest first, then the array by rename: a cache entry is used only when both exist."""
-    atomic.write_json(manifest_path, {"failures": failures})
-    os.replace(array_tmp, array_path)
+def _publish(
+    data_tmp: Path,
+    data_path: Path,
+    manifest_path: Path,
+    shape: tuple[int, ...],
+    failures: list[tuple[int, str]],
+) -> None:
+    """Manifest first, then the data by rename: an entry is used only when both exist and agree."""
+    atomic.write_json(manifest_path, {"shape": list(shape), "failures": failures})
+    os.replace(data_tmp, data_path)
 
 
 def _decode_rows(files: list[Path], image_size: int, out: np.ndarray, progress: Progress | None):

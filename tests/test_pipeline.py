@@ -113,7 +113,7 @@ def test_file_cache_is_reused_until_a_file_changes(items, decoded, workspace):
     )
     np.testing.assert_array_equal(first.pixels, decoded.pixels)
     cache_file = Path(first.pixels.filename)
-    marked = np.load(cache_file, mmap_mode="r+")
+    marked = np.memmap(cache_file, dtype=np.uint8, mode="r+")
     marked[:] = 7  # a second decode that returns 7s read the cache instead of the files
     marked.flush()
     del marked
