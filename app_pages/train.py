@@ -61,10 +61,10 @@ def config_form(layout_has_test: bool, data_dir: str) -> TrainConfig | None:
         )
         use_stored = right.toggle(
             "Augmentation from the Augmentation page",
-            value=stored is not None,
+            value=stored is not None and base.recipe != "tutorial",  # the tutorial recipe stays exact
             disabled=stored is None,
             key=key + "augment",
-            help="Off: the recipe's own augmentation.",
+            help="Off: the recipe's own augmentation (the tutorial recipe starts off, to stay exact).",
         )
         submitted = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:")
     if not submitted:
