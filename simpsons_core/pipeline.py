@@ -1,7 +1,7 @@
 """From labelled image files to the batches a model trains and is evaluated on.
 
 Each file is decoded once, by `images.load_pixels` (as prediction does), into one uint8 array kept in memory
-or, for datasets too big for memory, in a .npy file cache that the next run maps instead of decoding again.
+or, for datasets too big for memory, in a memory-mapped file cache that the next run maps instead of decoding.
 Training shuffles row indices into that array and augments each batch on the fly with `augment_batch`, so no
 file is read twice. Two tf.data traps measured with Keras 3.15 shape it: `.cache()` after batching replays the
 first epoch's order forever (here the decoded array is the cache, before any shuffling), and a fresh iterator
@@ -90,9 +90,9 @@ def decode_images(
         items: images with a `.path` and a `.label` (a class name).
         class_names: the model's classes in output order; `labels` index into it.
         image_size: the side of the square the images are squashed to.
-        cache: "memory" keeps the pixels in RAM; "file" keeps them in a .npy file in the workspace cache,
-            keyed by the files' paths, sizes and modification times and the image size: the next run with the
-            same files maps it instead of decoding, and datasets bigger than RAM work.
+        cache: "memory" keeps the pixels in RAM; "file" keeps them in a memory-mapped file in the workspace
+            cache, keyed by the files' paths, sizes and modification times and the image size: the next run
+            with the same files maps it instead of decoding, and datasets bigger than RAM work.
         progress: called as `progress(done, total)` while decoding.
 
     A file that cannot be decoded, or whose class is not in `class_names`, is left out with a warning naming
@@ -129,10 +129,11 @@ def training_dataset(images: DecodedImages, config: TrainConfig) -> tuple[tf.dat
     """An endless dataset of augmented training batches, and the number of batches in one epoch.
 
     The images stream as one shuffled order after another (shuffled with `config.seed`), cut into batches that
-    run on across epoch boundaries: every batch is full, so the model and the warp are compiled for one shape
-    only (a smaller last batch costs a second trace of each, about 1.5 s). Batch number `step`, counted from
-    the start, is augmented with `augmentation_seed(config.seed, step)`, so runs repeat exactly and epochs
-    differ. Yields (float32 [batch, size, size, 3] scaled by `config.augment.rescale`, int32 [batch] labels).
+    run on across epoch boundaries: every batch is full, so the training step and the warp are compiled for
+    one shape only (a smaller last batch would cost a second trace and XLA compile). Batch number `step`,
+    counted from the start, is augmented with `augmentation_seed(config.seed, step)`, so runs repeat exactly
+    and epochs differ. Yields (float32 [batch, size, size, 3] scaled by `config.augment.rescale`, int32
+    [batch] labels).
     """
     count = len(images)
     if count == 0:
