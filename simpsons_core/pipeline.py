@@ -246,7 +246,7 @@ def _cache_key(files: list[Path], image_size: int) -> str:
     for file in files:
         try:
             stat = file.stat()
-            entries.append((str(file.resolve()), stat.st_size, stat.st_mtime_ns))
+            entries.append((os.path.abspath(file), stat.st_size, stat.st_mtime_ns))
         except OSError:
             entries.append((str(file), -1, -1))
     text = json.dumps([_CACHE_FORMAT, image_size, entries])
