@@ -225,15 +225,16 @@ def _remove_stale_lock(path: Path, seen: bytes) -> None:
         if _read_bytes(path) == seen:
             path.unlink()
     finally:
-        guard.unlink()
+        guard.unlink(missing_ok=True)
 
 
-def hand_over_lock(run_id: str, owner: dict[str, Any]) -> None:
-    """Name a new holder (the training child) in the lock `run_id` holds."""
+def hand_over_lock(run_id: str, owner: dict[str, Any]) -> bool:
+    """Name a new holder (the training child) in the lock `run_id` holds; False if it holds none."""
     record = _parse_lock(_read_bytes(_lock_path()))
     if record is None or record.get("run_id") != run_id:
-        raise RunBusyError(f"Run {run_id} does not hold the training lock.")
+        return False
     atomic.write_json(_lock_path(), {**record, **owner})
+    return True
 
 
 def release_lock(run_id: str) -> None:
@@ -251,10 +252,7 @@ def holding_lock(run_id: str) -> Iterator[None]:
     (the foreground CLI, a test) takes it here.
     """
     me = process_identity()
-    record = _parse_lock(_read_bytes(_lock_path()))
-    if record is not None and record.get("run_id") == run_id:
-        hand_over_lock(run_id, me)
-    else:
+    if not hand_over_lock(run_id, me):
         acquire_lock(run_id, me)
     try:
         yield
@@ -343,6 +341,16 @@ def start_run(config: TrainConfig) -> str:
         raise FileNotFoundError(f"The dataset folder {config.data_dir} does not exist.")
     run_id = begin_run(config)
     folder = run_dir(run_id)
+    # Until the child is known, this process stands for the run: if it dies here, the run reads as failed.
+    write_status(
+        folder,
+        state="running",
+        run_id=run_id,
+        phase="starting",
+        started_at=now(),
+        error=None,
+        **process_identity(),
+    )
     try:
         with open(folder / LOG_FILE, "ab") as log:
             child = subprocess.Popen(
@@ -354,17 +362,16 @@ def start_run(config: TrainConfig) -> str:
                 cwd=paths.REPO_ROOT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1", "SIMPSONS_HOME": str(paths.home())},
             )
-        # Reap the child when it ends, so a long-lived caller does not collect zombies.
-        threading.Thread(target=child.wait, daemon=True).start()
-        owner = {"pid": child.pid, "process_started": _start_time_of(child.pid)}
-        hand_over_lock(run_id, owner)
-        write_status(
-            folder, state="running", run_id=run_id, phase="starting", started_at=now(), error=None, **owner
-        )
     except BaseException as error:
-        write_status(folder, state="failed", run_id=run_id, error=f"Could not start training: {error}")
+        write_status(folder, state="failed", error=f"Could not start the training process: {error}")
         release_lock(run_id)
         raise
+    # Reap the child when it ends, so a long-lived caller (the dashboard) does not collect zombies.
+    threading.Thread(target=child.wait, daemon=True).start()
+    owner = {"pid": child.pid, "process_started": _start_time_of(child.pid)}
+    hand_over_lock(run_id, owner)
+    if read_status(folder).get("pid") == os.getpid():  # the child has not written its own status yet
+        write_status(folder, **owner)
     return run_id
 
 
