@@ -121,7 +121,7 @@ def test_zoom_scales_width_and_height_independently():
 
 
 def test_the_tutorials_shear_of_0_2_degrees_barely_changes_an_image(pictures):
-    """The legacy shear_range is in degrees: the tutorial's 0.2 moves pixels by a hundredth of a pixel."""
+    """The legacy shear_range is in degrees: the tutorial's 0.2 moves no pixel by a tenth of a pixel."""
     nearly_nothing = np.abs(augmented(pictures, only(shear_degrees=0.2)) - pictures).mean()
     visible = np.abs(augmented(pictures, only(shear_degrees=20.0)) - pictures).mean()
     assert nearly_nothing < 0.5 < 5.0 < visible
