@@ -229,7 +229,18 @@ def test_two_starts_at_the_same_instant_give_one_run_and_a_failed_run_says_why(w
 
 def test_cancel_stops_after_the_current_batch_and_saves_the_model(workspace, tiny_dataset):
     """Started with `train --detach`, cancelled with `runs cancel`, as a terminal user would."""
-    started = cli("train", "--data", str(tiny_dataset), "--img-size", "32", "--epochs", "500", "--detach")
+    started = cli(
+        "train",
+        "--data",
+        str(tiny_dataset),
+        "--img-size",
+        "32",
+        "--epochs",
+        "500",
+        "--validation",
+        "test",
+        "--detach",
+    )
     assert started.returncode == 0, started.stderr
     run_id = started.stdout.split()[2]  # "Started run <id> in the background (...)."
     wait_for(run_id, lambda info: bool(info.progress) or finished(info))
@@ -243,7 +254,7 @@ def test_cancel_stops_after_the_current_batch_and_saves_the_model(workspace, tin
 
 
 def test_a_killed_training_process_reads_as_failed_and_keeps_its_metrics(workspace, tiny_dataset):
-    run_id = runs.start_run(tiny_config(tiny_dataset, epochs=500))
+    run_id = runs.start_run(tiny_config(tiny_dataset, epochs=500, validation="test"))
     running = wait_for(run_id, lambda info: len(info.epochs) >= 1 or finished(info))
     assert running.state == "running"
     os.kill(running.status["pid"], signal.SIGKILL)
@@ -263,7 +274,12 @@ def test_early_stopping_ends_a_run_whose_validation_accuracy_stops_improving(wor
     from simpsons_core.training import train_in_foreground
 
     config = tiny_config(
-        tiny_dataset, model="tutorial", epochs=6, learning_rate=1e-12, early_stopping_patience=1
+        tiny_dataset,
+        model="tutorial",
+        epochs=6,
+        learning_rate=1e-12,
+        early_stopping_patience=1,
+        validation="test",
     )
     info = train_in_foreground(config, paths.runs_dir() / "early")
     assert info.state == "completed"
@@ -281,7 +297,7 @@ def test_a_mirrored_strategy_trains_over_two_logical_cpus(workspace, tiny_datase
         from simpsons_core.config import TrainConfig
         from simpsons_core.training import train_in_foreground
         config = TrainConfig(data_dir={str(tiny_dataset)!r}, image_size=32, batch_size=16, epochs=1,
-                             strategy="mirrored")
+                             strategy="mirrored", validation="test")
         info = train_in_foreground(config, Path({str(workspace / "runs" / "mirrored")!r}))
         print(info.state, info.error)
         """
