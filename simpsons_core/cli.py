@@ -36,13 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"simpsons-studio {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"simpsons_core.commands.{name}")
-        except ModuleNotFoundError as error:
-            if error.name == f"simpsons_core.commands.{name}":
-                continue  # a command not written yet
-            raise
-        module.register(subparsers)
+        importlib.import_module(f"simpsons_core.commands.{name}").register(subparsers)
     return parser
 
 
