@@ -232,7 +232,6 @@ def train_in_foreground(config: TrainConfig, run_dir: Path, progress: Progress |
             raise
         status["finished_at"] = runs.now()
         write_status(folder, status)
-    _log(f"Run {folder.name} {status['state']}" + (f": {status['error']}" if status["error"] else "."))
     return runs.read_run(folder)
 
 

@@ -8,6 +8,7 @@ process of `runs.start_run` is started; users do not need it.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ info lines are noise to a user
     from simpsons_core import runs
 
     if args.run_dir is not None:
@@ -120,6 +122,7 @@ def _run_child(folder: Path) -> int:
         runs.release_lock(folder.name)
         return 2
     info = train_in_foreground(config, folder)
+    print(f"Run {info.id} {info.state}" + (f": {info.error}" if info.error else "."))
     return 0 if info.state in ("completed", "cancelled") else 1
 
 
