@@ -14,11 +14,10 @@ from simpsons_core.charts import top_classes_figure
 from simpsons_core.explain import explain
 from simpsons_core.images import open_rgb
 from simpsons_core.layout import detect_layout
-from simpsons_core.predict import Prediction, Predictor, model_key
+from simpsons_core.predict import LOW_CONFIDENCE, Prediction, Predictor, model_key
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif"]
 SHOWN_SIDE = 320
-LOW_CONFIDENCE = 0.5  # below this the top class is more likely wrong than right
 
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the model...")
@@ -57,7 +56,7 @@ def show(
                 st.warning(f"Cannot show {name}: {error}")
         with chart:
             st.markdown(f"**{prediction.label}** ({prediction.confidence:.1%})")
-            if prediction.confidence < LOW_CONFIDENCE:
+            if prediction.low_confidence:
                 st.warning(
                     f"Low confidence: below {LOW_CONFIDENCE:.0%}. The picture may show none of the classes "
                     "this model knows, or look unlike its training images."

@@ -65,6 +65,9 @@ def model_key(info: RunInfo) -> tuple[str, float]:
     return str(path), path.stat().st_mtime if path else 0.0
 
 
+LOW_CONFIDENCE = 0.5  # below this the top class is more likely wrong than right
+
+
 @dataclass(frozen=True)
 class Prediction:
     """What the model says about one picture, or why it could not say anything.
@@ -92,6 +95,11 @@ class Prediction:
     @property
     def confidence(self) -> float:
         return self.top[0][1] if self.top else 0.0
+
+    @property
+    def low_confidence(self) -> bool:
+        """Below `LOW_CONFIDENCE` the top class is more likely wrong than right: say so to the user."""
+        return self.ok and self.confidence < LOW_CONFIDENCE
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from simpsons_core.cli import main
-from simpsons_core.predict import Predictor, image_files, model_key, resolve_run
+from simpsons_core.predict import Prediction, Predictor, image_files, model_key, resolve_run
 
 pytest_plugins = ["run_fixtures"]
 
@@ -118,3 +118,10 @@ def test_cli_predicts_folders_into_a_csv(
 def test_cli_refuses_paths_without_images(tmp_path: Path, trained_run: Path, capsys) -> None:
     assert main(["predict", str(trained_run), str(tmp_path)]) == 2
     assert "No image files" in capsys.readouterr().err
+
+
+def test_a_top_class_below_half_is_flagged_as_low_confidence() -> None:
+    unsure = Prediction("a.jpg", {"bart": 0.45, "lisa": 0.35, "homer": 0.2}, [("bart", 0.45), ("lisa", 0.35)])
+    sure = Prediction("b.jpg", {"bart": 0.9, "lisa": 0.1}, [("bart", 0.9)])
+    unreadable = Prediction("c.jpg", {}, [], error="c.jpg is not an image")
+    assert [p.low_confidence for p in (unsure, sure, unreadable)] == [True, False, False]

@@ -39,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
         )
     for p in predictions:
         if p.ok:
-            print(f"{p.source}: " + ", ".join(f"{label} {prob:.1%}" for label, prob in p.top))
+            doubt = "  (low confidence: maybe none of these)" if p.low_confidence else ""
+            print(f"{p.source}: " + ", ".join(f"{label} {prob:.1%}" for label, prob in p.top) + doubt)
         else:
             print(f"{p.source}: error: {p.error}")
     if args.csv:
