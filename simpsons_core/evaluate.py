@@ -7,6 +7,7 @@ where the dashboard reads it.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections import Counter
@@ -211,9 +212,10 @@ def evaluate(
 
 
 def read_evaluation(run: str | Path, split: str = "test") -> Evaluation | None:
-    """The saved evaluation of `run` on `split`, or None when there is none (or it is unreadable)."""
-    import json
+    """The saved evaluation of `run` on `split`, or None when there is none (or it is unreadable).
 
+    A run that cannot be resolved at all (missing, or without a model yet) raises as `resolve_run` does.
+    """
     path = evaluation_path(resolve_run(run).path, split)
     try:
         return Evaluation.from_dict(json.loads(path.read_text(encoding="utf-8")))
