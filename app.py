@@ -2,6 +2,9 @@
 
 The pages live in `app_pages/`, not `pages/`: Streamlit treats a `pages/` folder as its older multipage layout
 on a session's first run, so a page reloaded right after a restart would run without this file.
+
+Everything runs under `if __name__ == "__main__"`: the scan's worker processes re-import the main module when
+they start, and must not run the app there.
 """
 
 import importlib
@@ -9,8 +12,6 @@ import logging
 import threading
 
 import streamlit as st
-
-st.set_page_config(page_title="Simpsons Studio", page_icon="🍩", layout="wide")
 
 
 @st.cache_resource(show_spinner=False)
@@ -22,23 +23,33 @@ def warm_up_tensorflow() -> threading.Thread:
     return thread
 
 
-warm_up_tensorflow()
-
-PAGES = [
-    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("app_pages/dataset.py", title="Dataset", icon=":material/photo_library:"),
-    st.Page("app_pages/augmentation.py", title="Augmentation", icon=":material/tune:"),
-    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
-    st.Page("app_pages/predict.py", title="Predict", icon=":material/image_search:"),
-]
-
-page = st.navigation(PAGES)
-try:
-    page.run()
-except Exception as error:  # a bug, not bad input: say so in words, keep the traceback for the terminal
-    logging.getLogger("simpsons_studio").exception("The %s page failed", page.title)
-    st.error(
-        f"Something went wrong on this page ({type(error).__name__}: {error}). The details are in the "
-        "terminal that runs the dashboard; the other pages still work."
+def main() -> None:
+    st.set_page_config(page_title="Simpsons Studio", page_icon="🍩", layout="wide")
+    tensorflow_import = warm_up_tensorflow()
+    home = st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True)
+    page = st.navigation(
+        [
+            home,
+            st.Page("app_pages/dataset.py", title="Dataset", icon=":material/photo_library:"),
+            st.Page("app_pages/augmentation.py", title="Augmentation", icon=":material/tune:"),
+            st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
+            st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
+            st.Page("app_pages/predict.py", title="Predict", icon=":material/image_search:"),
+        ]
     )
+    if page.title != home.title:
+        # Home never needs TensorFlow and renders at once. Every other page may import it, and two threads
+        # importing TensorFlow at once can deadlock on its circular imports, so they wait for the warm-up.
+        tensorflow_import.join()
+    try:
+        page.run()
+    except Exception as error:  # a bug, not bad input: say so in words, keep the traceback for the terminal
+        logging.getLogger("simpsons_studio").exception("The %s page failed", page.title)
+        st.error(
+            f"Something went wrong on this page ({type(error).__name__}: {error}). The details are in the "
+            "terminal that runs the dashboard; the other pages still work."
+        )
+
+
+if __name__ == "__main__":
+    main()
