@@ -46,5 +46,7 @@ def empty_dataset(workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 @pytest.fixture
 def workspace_run(on_dataset: Path, workspace: Path, trained_run: Path) -> Path:
-    """A copy of the briefly trained run in this test's workspace (so a test may damage or delete it)."""
-    return Path(shutil.copytree(trained_run, workspace / "runs" / "20260101-120000-tutorial-demo"))
+    """A copy of the briefly trained run in this test's workspace (so a test may damage or delete it), without
+    the evaluations other tests saved into the shared run."""
+    target = workspace / "runs" / "20260101-120000-tutorial-demo"
+    return Path(shutil.copytree(trained_run, target, ignore=shutil.ignore_patterns("evaluation-*.json")))
