@@ -35,7 +35,7 @@ lint: $(VENV)/.dev-deps
 test: $(VENV)/.dev-deps browser lint
 	$(PY) -m pytest
 
-bench: $(VENV)/.run-deps
+bench: $(VENV)/.dev-deps
 	$(PY) -m benchmarks $(BENCH_ARGS)
 
 clean:
