@@ -152,27 +152,33 @@ def test_no_known_class_is_a_clear_error(colour_run: str, tmp_path: Path) -> Non
         evaluate(colour_run, data_dir=folder)
 
 
-def test_validation_split_is_the_runs_own(trained_run: Path) -> None:
+@pytest.fixture
+def run_copy(trained_run: Path, tmp_path: Path) -> Path:
+    """The shared run, copied: evaluating saves a file into the run folder that other tests read."""
+    return Path(shutil.copytree(trained_run, tmp_path / "run"))
+
+
+def test_validation_split_is_the_runs_own(run_copy: Path) -> None:
     from simpsons_core.evaluate import run_dataset
     from simpsons_core.predict import resolve_run
     from simpsons_core.splits import split_for_training
 
-    info = resolve_run(trained_run)
+    info = resolve_run(run_copy)
     _, validation = split_for_training(run_dataset(info), info.train_config())
-    evaluation = evaluate(trained_run, split="validation")
+    evaluation = evaluate(run_copy, split="validation")
     assert evaluation.images == len(validation) > 0
     assert sum(map(sum, evaluation.confusion)) == evaluation.images
     assert evaluation.leak_note is None
     assert "validation" in evaluation.source
 
 
-def test_test_split_carries_the_overlap_note(trained_run: Path) -> None:
+def test_test_split_carries_the_overlap_note(run_copy: Path) -> None:
     from simpsons_core.evaluate import run_dataset
     from simpsons_core.predict import resolve_run
     from simpsons_core.splits import overlap_with_training
 
-    evaluation = evaluate(trained_run, split="test")
-    overlap = overlap_with_training(run_dataset(resolve_run(trained_run)))
+    evaluation = evaluate(run_copy, split="test")
+    overlap = overlap_with_training(run_dataset(resolve_run(run_copy)))
     assert evaluation.leak_note == overlap.phrase
     assert f"of {overlap.test_images} near-duplicates" in evaluation.leak_note
     assert evaluation.images == 24
