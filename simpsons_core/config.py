@@ -86,12 +86,31 @@ class AugmentConfig:
 FILL_MODES = ("nearest", "reflect", "wrap", "constant")
 MODEL_NAMES = ("tutorial", "compact")
 VALIDATION_SOURCES = ("split", "test")
+LR_SCHEDULES = ("constant", "cosine")
 STRATEGIES = ("auto", "default", "mirrored")
+
+# The studio recipe's augmentation imitates what users feed the model: face-sized crops of a frame, other
+# lighting and colour balance, a slightly tilted camera. Measured on simpsons4-full: benchmarks/recipes.py.
+STUDIO_AUGMENT = AugmentConfig(
+    shear_degrees=0.0,
+    zoom=0.1,
+    width_shift=0.1,
+    height_shift=0.1,
+    crop_area=0.4,
+    rotation_degrees=10.0,
+    brightness=0.15,
+    contrast=0.15,
+    saturation=0.2,
+    hue=0.03,
+)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that decides a training run. The same object drives the CLI, the dashboard and the tests.
+
+    The defaults are the studio recipe: the best leak-free validation accuracy measured on simpsons4-full
+    within 10 minutes of training on a quiet 2-core CPU.
 
     Attributes:
         data_dir: the dataset folder; "" means the embedded demo dataset.
@@ -100,7 +119,9 @@ class TrainConfig:
         image_size: images are squashed to image_size x image_size pixels.
         epochs: passes over the training images.
         batch_size: the global batch (split across devices by a mirrored strategy).
-        learning_rate: Adam's step size.
+        learning_rate: Adam's step size (the starting one, with a schedule).
+        lr_schedule: "constant" keeps `learning_rate`; "cosine" decays it to 0 along a half cosine over the
+            planned epochs, so the last epochs take small steps and settle.
         seed: one seed for the validation split, shuffling, augmentation and weight initialisation.
         validation: "split" holds out `validation_fraction` of the training folder, keeping near-duplicate
             images on one side so nothing leaks; "test" uses the dataset's own test split.
@@ -115,21 +136,26 @@ class TrainConfig:
     recipe: str = "studio"
     model: str = "compact"
     image_size: int = 64
-    epochs: int = 10
+    epochs: int = 24
     batch_size: int = 32
     learning_rate: float = 1e-3
+    lr_schedule: str = "cosine"
     seed: int = 1337
     validation: str = "split"
     validation_fraction: float = 0.2
     early_stopping_patience: int = 0
     strategy: str = "auto"
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    augment: AugmentConfig = field(default_factory=lambda: STUDIO_AUGMENT)
 
     def __post_init__(self) -> None:
         if self.model not in MODEL_NAMES:
             raise ValueError(f"model must be one of {', '.join(MODEL_NAMES)}, not {self.model!r}.")
         if self.validation not in VALIDATION_SOURCES:
             raise ValueError(f"validation must be 'split' or 'test', not {self.validation!r}.")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(
+                f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, not {self.lr_schedule!r}."
+            )
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, not {self.strategy!r}.")
         if not 16 <= self.image_size <= 512:
@@ -154,9 +180,21 @@ class TrainConfig:
 
 
 def recipe(name: str) -> TrainConfig:
-    """A named starting point: "tutorial" reproduces the seed exactly; "studio" is the better default."""
+    """A named starting point: "studio" is the better default; "tutorial" reproduces the seed exactly (its
+    network and augmentation, 10 epochs of batch 32, Adam at 1e-3, validated on the dataset's test split)."""
     if name == "tutorial":
-        return TrainConfig(recipe="tutorial", model="tutorial", validation="test", augment=AugmentConfig())
+        return TrainConfig(
+            recipe="tutorial",
+            model="tutorial",
+            image_size=64,
+            epochs=10,
+            batch_size=32,
+            learning_rate=1e-3,
+            lr_schedule="constant",
+            validation="test",
+            early_stopping_patience=0,
+            augment=AugmentConfig(),
+        )
     if name == "studio":
         return TrainConfig()
     raise ValueError(f"Unknown recipe {name!r}: choose 'tutorial' or 'studio'.")

@@ -30,9 +30,12 @@ def build_model(name: str, image_size: int, num_classes: int) -> keras.Model:
     raise ValueError(f"Unknown model {name!r}: choose one of {', '.join(MODEL_NAMES)}.")
 
 
-def compile_model(model: keras.Model, learning_rate: float) -> None:
+def compile_model(
+    model: keras.Model, learning_rate: float | keras.optimizers.schedules.LearningRateSchedule
+) -> None:
     """Adam and categorical cross-entropy, as in the tutorial. The pipeline yields class indices, so the loss
-    is the sparse form: the same loss without materialising one-hot labels."""
+    is the sparse form: the same loss without materialising one-hot labels. `learning_rate` may be a schedule
+    (`training.learning_rate`)."""
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(),

@@ -167,7 +167,8 @@ def test_bad_inputs_get_a_specific_message_and_never_raise(
     before, bad, after = predictor.predict([good, make(tmp_path), good])
     assert not bad.ok and message in bad.error
     assert bad.label is None and bad.probabilities == {}
-    assert before.ok and after.ok and before.probabilities == after.probabilities
+    assert before.ok and after.ok
+    assert before.probabilities == pytest.approx(after.probabilities, abs=1e-6)  # batch position: float noise
 
 
 def noise() -> Image.Image:

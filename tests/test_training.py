@@ -36,7 +36,11 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def tiny_config(data: Path, **changes) -> TrainConfig:
-    return TrainConfig(data_dir=str(data), image_size=32, batch_size=16, epochs=2).replace(**changes)
+    """A constant learning rate: runs of different lengths then share their first epoch (a cosine schedule
+    is tested in test_recipes.py)."""
+    return TrainConfig(
+        data_dir=str(data), image_size=32, batch_size=16, epochs=2, lr_schedule="constant"
+    ).replace(**changes)
 
 
 def wait_for(run: str | Path, done: Callable[[runs.RunInfo], bool], timeout: float = 120) -> runs.RunInfo:

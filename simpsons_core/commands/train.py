@@ -12,7 +12,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from simpsons_core.config import MODEL_NAMES, RECIPES, STRATEGIES, VALIDATION_SOURCES, TrainConfig, recipe
+from simpsons_core.config import (
+    LR_SCHEDULES,
+    MODEL_NAMES,
+    RECIPES,
+    STRATEGIES,
+    VALIDATION_SOURCES,
+    TrainConfig,
+    recipe,
+)
 
 # Command-line option -> TrainConfig field, for the options that override the recipe.
 OVERRIDES = {
@@ -21,6 +29,7 @@ OVERRIDES = {
     "batch_size": "batch_size",
     "img_size": "image_size",
     "lr": "learning_rate",
+    "lr_schedule": "lr_schedule",
     "seed": "seed",
     "validation": "validation",
     "validation_fraction": "validation_fraction",
@@ -52,6 +61,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, metavar="N", help="images per step (the global batch)")
     parser.add_argument("--img-size", type=int, metavar="N", help="images are resized to N x N pixels")
     parser.add_argument("--lr", type=float, metavar="X", help="Adam learning rate")
+    parser.add_argument(
+        "--lr-schedule",
+        choices=LR_SCHEDULES,
+        help="'cosine': decay the learning rate to 0 over the epochs (studio); 'constant' (tutorial)",
+    )
     parser.add_argument("--seed", type=int, metavar="N", help="seed for the split, shuffling and weights")
     parser.add_argument(
         "--validation",
@@ -147,12 +161,9 @@ def _train_with_progress_bar(config: TrainConfig, folder: Path) -> int:
         info = train_in_foreground(config, folder, progress=show)
     finally:
         bar.close()
-    best = (
-        f", best validation accuracy {info.best_val_accuracy:.3f}"
-        if info.best_val_accuracy is not None
-        else ""
-    )
-    print(f"Run {info.id} {info.state}{best}.")
+    from simpsons_core.commands.runs import accuracy_text
+
+    print(f"Run {info.id} {info.state}, {accuracy_text(info, 'best validation accuracy')}.")
     if info.error:
         print(f"error: {info.error}", file=sys.stderr)
     return {"completed": 0, "cancelled": 130}.get(info.state, 1)
