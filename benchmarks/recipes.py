@@ -6,7 +6,7 @@ validation split (near-duplicate clusters kept on one side), the accuracy on the
 with how much of it overlaps training, and the per-class recall. Rows:
 
 - `tutorial`: the seed's recipe unchanged; it validates on the test split, so it has no leak-free figure.
-- `tutorial, leak-free split`: the same network and augmentation, validated on the leak-free split instead.
+- `tutorial on leak-free split`: the same network and augmentation, validated on the leak-free split instead.
 - `studio`: the default recipe.
 
 Times depend on what else the machine runs: the table also gives the training process's CPU seconds and the
@@ -43,7 +43,7 @@ DEFAULT_OUT = REPO_ROOT / "benchmarks" / "reports" / "recipes"
 # Row name -> (recipe, extra `train` options).
 RECIPE_RUNS: dict[str, tuple[str, tuple[str, ...]]] = {
     "tutorial": ("tutorial", ()),
-    "tutorial, leak-free split": ("tutorial", ("--validation", "split")),
+    "tutorial on leak-free split": ("tutorial", ("--validation", "split")),
     "studio": ("studio", ()),
 }
 # --quick: a smoke run that checks the whole path in about a minute, not the recipes' accuracy.

@@ -31,8 +31,8 @@ class Levers:
         inter_threads: ops run concurrently; 0 lets TensorFlow pick.
         tfdata_threads: a private thread pool of this size for the input pipeline; 0 shares TensorFlow's.
         onednn: TensorFlow's oneDNN kernels (its default on x86 Linux); False sets TF_ENABLE_ONEDNN_OPTS=0.
-        optimizer: "" keeps what `models.compile_model` chose; "adam" is Keras' Adam, "fused_adam"
-            `performance.FusedAdam` (the same update in one fused kernel), both with its learning rate.
+        optimizer: "" keeps what `models.compile_model` chose (the fused Adam, as training uses); "adam" is
+            Keras' own Adam, "fused_adam" `performance.fused_adam` (the same update in one fused kernel).
     """
 
     jit_compile: bool = False
@@ -62,11 +62,11 @@ class Levers:
         import keras
 
         from simpsons_core.models import compile_model
-        from simpsons_core.performance import FusedAdam
+        from simpsons_core.performance import fused_adam
 
         compile_model(net, learning_rate=1e-3)
         if self.optimizer:
-            optimizer = {"adam": keras.optimizers.Adam, "fused_adam": FusedAdam}[self.optimizer]
+            optimizer = {"adam": keras.optimizers.Adam, "fused_adam": fused_adam}[self.optimizer]
             net.optimizer = optimizer(
                 learning_rate=float(keras.ops.convert_to_numpy(net.optimizer.learning_rate))
             )
