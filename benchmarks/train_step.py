@@ -193,8 +193,9 @@ def project_or_memory_dataset(pipeline: str, data_dir: Path, image_size: int, se
     import tensorflow as tf
 
     from simpsons_core.config import TrainConfig
+    from simpsons_core.decoding import decode_images
     from simpsons_core.layout import detect_layout
-    from simpsons_core.pipeline import decode_images, prepare_for_model, training_dataset
+    from simpsons_core.pipeline import prepare_for_model, training_dataset
 
     layout = detect_layout(data_dir)
     config = TrainConfig(
@@ -253,9 +254,10 @@ def measure_accuracy(
     import keras
 
     from simpsons_core.config import TrainConfig
+    from simpsons_core.decoding import decode_images
     from simpsons_core.layout import detect_layout
     from simpsons_core.models import build_model
-    from simpsons_core.pipeline import decode_images, evaluation_dataset, training_dataset
+    from simpsons_core.pipeline import evaluation_dataset, training_dataset
     from simpsons_core.splits import split_for_training
 
     config = TrainConfig(

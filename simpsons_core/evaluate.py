@@ -183,7 +183,8 @@ def evaluate(
 
     import keras
 
-    from simpsons_core.pipeline import decode_images, evaluation_dataset
+    from simpsons_core.decoding import decode_images
+    from simpsons_core.pipeline import evaluation_dataset
 
     decoded = decode_images(known, labels, config.image_size, progress=progress)
     model = keras.saving.load_model(info.model_path, compile=False)

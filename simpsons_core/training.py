@@ -1,190 +1,39 @@
 """The training loop of a run: data from the pipeline, a model built inside a `tf.distribute` strategy, and
-Keras callbacks that keep the run folder current (see `simpsons_core.runs` for the files).
+a Keras callback that keeps the run folder current (see `simpsons_core.runs` for the files).
 
 `train_in_foreground` is what both the CLI's `train` command and the detached child of `runs.start_run` call,
 so a run trained from a terminal and one started from the dashboard write the same folder the same way.
+
+This module imports TensorFlow only when it needs it: a fresh training process finds, splits and decodes its
+images (no TensorFlow involved) while another thread imports TensorFlow, which takes seconds of the time
+before a user sees the first progress line.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
+import importlib
 import math
-import signal
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import keras
-
-from simpsons_core import atomic, runs
+from simpsons_core import atomic, decoding, demo_data, layout, runs, splits
 from simpsons_core.config import TrainConfig
+from simpsons_core.run_control import (
+    PROGRESS_INTERVAL_SECONDS,
+    Progress,
+    RunCancelled,
+    StopRequest,
+    write_status,
+)
 
 if TYPE_CHECKING:
+    import keras
     import tensorflow as tf
-
-# The run folder is rewritten at most this often within an epoch: enough for a live curve, and a few ms of
-# bookkeeping per second never slows a training step noticeably.
-PROGRESS_INTERVAL_SECONDS = 1.0
-
-Progress = Callable[[dict[str, Any]], None]
-
-
-class RunCancelled(Exception):
-    """Raised inside `fit` when a stop was asked for, so training ends after the current batch (without the
-    validation pass that `model.stop_training` would still run)."""
-
-
-class StopRequest:
-    """Whether this run was asked to stop: a cancel file in the run folder (`runs.cancel_run`), or SIGTERM or
-    Ctrl-C sent to the process. A second Ctrl-C interrupts at once."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.signalled = False
-
-    def __bool__(self) -> bool:
-        return self.signalled or runs.cancel_requested(self.folder)
-
-    @contextlib.contextmanager
-    def handling_signals(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield  # signal handlers can only be installed from the main thread
-            return
-        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-
-        def on_signal(signum: int, frame: Any) -> None:
-            if self.signalled and signum == signal.SIGINT:
-                raise KeyboardInterrupt
-            self.signalled = True
-
-        for sig in previous:
-            signal.signal(sig, on_signal)
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-
-
-class RunRecorder(keras.callbacks.Callback):
-    """Writes a run's progress into its folder while `fit` runs, and stops training when asked.
-
-    After every epoch it saves best.keras when validation accuracy improved, then appends an epoch line to
-    metrics.jsonl and updates status.json. Within an epoch it appends a progress line and updates status.json
-    (ETA included) at most once every `interval` seconds. After every batch it checks `stop` and raises
-    `RunCancelled` if set.
-
-    Args:
-        folder: the run folder.
-        status: the status written so far (state, pid, started_at...); the recorder keeps it current.
-        epochs: the number of epochs planned.
-        steps_per_epoch: batches in one epoch.
-        stop: a truthy object when the run should stop (`StopRequest`).
-        progress: also called with every line written to metrics.jsonl (the CLI's progress bar).
-        interval: minimum seconds between two progress lines.
-
-    Example:
-
-        recorder = RunRecorder(folder, status, epochs=10, steps_per_epoch=50, stop=StopRequest(folder))
-        model.fit(dataset, steps_per_epoch=50, epochs=10, validation_data=val, callbacks=[recorder])
-    """
-
-    def __init__(
-        self,
-        folder: Path,
-        status: dict[str, Any],
-        epochs: int,
-        steps_per_epoch: int,
-        stop: Any = False,
-        progress: Progress | None = None,
-        interval: float = PROGRESS_INTERVAL_SECONDS,
-    ) -> None:
-        super().__init__()
-        self.folder = folder
-        self.status = status
-        self.epochs = epochs
-        self.steps_per_epoch = steps_per_epoch
-        self.stop = stop
-        self.progress = progress
-        self.interval = interval
-        self.best_val_accuracy = -math.inf
-        self._started = 0.0
-        self._epoch_started = 0.0
-        self._last_write = -math.inf
-        self._epoch = 0
-
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self._started = time.perf_counter()
-        self._write_status(phase="training")
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self._epoch = epoch
-        self._epoch_started = time.perf_counter()
-
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        if self.stop:
-            raise RunCancelled
-        now = time.perf_counter()
-        if now - self._last_write < self.interval:
-            return
-        self._last_write = now
-        logs = logs or {}
-        step = batch + 1
-        self._emit(
-            {
-                "type": "progress",
-                "epoch": self._epoch + 1,
-                "step": step,
-                "steps": self.steps_per_epoch,
-                "loss": _number(logs.get("loss")),
-                "accuracy": _number(logs.get("accuracy")),
-                "time": round(now - self._started, 3),
-            }
-        )
-        self._write_status(step=self._epoch * self.steps_per_epoch + step)
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        logs = logs or {}
-        line = {
-            "type": "epoch",
-            "epoch": epoch + 1,
-            "loss": _number(logs.get("loss")),
-            "accuracy": _number(logs.get("accuracy")),
-            "val_loss": _number(logs.get("val_loss")),
-            "val_accuracy": _number(logs.get("val_accuracy")),
-            "lr": _number(self.model.optimizer.learning_rate),
-            "seconds": round(time.perf_counter() - self._epoch_started, 3),
-        }
-        val_accuracy = line["val_accuracy"]
-        if val_accuracy is not None and val_accuracy > self.best_val_accuracy:
-            self.best_val_accuracy = val_accuracy
-            runs.save_model(self.model, self.folder / runs.BEST_FILE)
-        self._emit(line)  # after the save: a reader who sees epoch N finds best.keras up to date with it
-        self._write_status(step=(epoch + 1) * self.steps_per_epoch)
-
-    def _emit(self, line: dict[str, Any]) -> None:
-        atomic.append_line(self.folder / runs.METRICS_FILE, _json_line(line))
-        if self.progress:
-            self.progress(line)
-
-    def _write_status(self, step: int | None = None, **fields: Any) -> None:
-        total = self.epochs * self.steps_per_epoch
-        if step is not None:
-            elapsed = time.perf_counter() - self._started
-            fields.update(
-                step=step,
-                epoch=min(step // self.steps_per_epoch + 1, self.epochs),
-                eta_seconds=round(elapsed / step * (total - step), 1) if step else None,
-            )
-        self.status.update(
-            fields, epochs=self.epochs, total_steps=total, steps_per_epoch=self.steps_per_epoch
-        )
-        write_status(self.folder, self.status)
 
 
 def train_in_foreground(config: TrainConfig, run_dir: Path, progress: Progress | None = None) -> runs.RunInfo:
@@ -220,7 +69,12 @@ def train_in_foreground(config: TrainConfig, run_dir: Path, progress: Progress |
     with runs.holding_lock(folder.name), stop.handling_signals():
         write_status(folder, status)
         try:
-            _train(config, folder, status, stop, progress)
+            keras_import = _import_keras_in_background()
+            data = _load_data(config, folder, status, progress)
+            keras_import.join()
+            if stop:
+                raise RunCancelled
+            _train(config, folder, status, stop, progress, *data)
             status.update(state="completed", phase="done", eta_seconds=0)
         except RunCancelled:
             status.update(state="cancelled", phase="cancelled", eta_seconds=None)
@@ -235,15 +89,32 @@ def train_in_foreground(config: TrainConfig, run_dir: Path, progress: Progress |
     return runs.read_run(folder)
 
 
+def _import_keras_in_background() -> threading.Thread:
+    """Start importing Keras (and TensorFlow) in a thread. The data modules are imported already (at the top
+    of this module), so the two threads never import the same module at once."""
+    thread = threading.Thread(
+        target=importlib.import_module, args=("keras",), name="import-keras", daemon=True
+    )
+    thread.start()
+    return thread
+
+
 def _train(
-    config: TrainConfig, folder: Path, status: dict[str, Any], stop: StopRequest, progress: Progress | None
+    config: TrainConfig,
+    folder: Path,
+    status: dict[str, Any],
+    stop: StopRequest,
+    progress: Progress | None,
+    found: layout.DatasetLayout,
+    train_images: decoding.DecodedImages,
+    val_images: decoding.DecodedImages,
 ) -> None:
+    import keras
+
     from simpsons_core import models, pipeline
+    from simpsons_core.run_recorder import RunRecorder
 
     keras.utils.set_random_seed(config.seed)
-    found, train_images, val_images = _load_data(config, folder, status, progress)
-    if stop:
-        raise RunCancelled
     strategy = choose_strategy(config.strategy)
     train_ds, steps = pipeline.training_dataset(train_images, config)
     with strategy.scope():
@@ -289,6 +160,8 @@ def learning_rate(
     """Adam's learning rate for `config.lr_schedule`: constant, or a cosine decay from `config.learning_rate`
     to 0 over the planned steps (the last epochs take small steps and settle, which the leak-free validation
     accuracy rewards; an early stop simply ends it sooner)."""
+    import keras
+
     if config.lr_schedule == "cosine":
         return keras.optimizers.schedules.CosineDecay(config.learning_rate, config.epochs * steps_per_epoch)
     return config.learning_rate
@@ -327,10 +200,11 @@ def _score_test_split(
     status.update(test_accuracy=accuracy, test_overlap=overlap)
 
 
-def _load_data(config: TrainConfig, folder: Path, status: dict[str, Any], progress: Progress | None):
+def _load_data(
+    config: TrainConfig, folder: Path, status: dict[str, Any], progress: Progress | None
+) -> tuple[layout.DatasetLayout, decoding.DecodedImages, decoding.DecodedImages]:
     """Find the dataset, split it and decode both sides; records labels.json and the dataset in config.json.
-    Returns (the dataset's layout, training images, validation images)."""
-    from simpsons_core import demo_data, layout, pipeline, splits
+    Returns (the dataset's layout, training images, validation images). Needs no TensorFlow."""
 
     def phase(name: str) -> Callable[[int, int], None]:
         """Announce a phase now; the returned callback reports its (done, total) at most once a second."""
@@ -357,7 +231,7 @@ def _load_data(config: TrainConfig, folder: Path, status: dict[str, Any], progre
         raise ValueError(f"{root} leaves no validation images (validation source: {config.validation}).")
     atomic.write_json(folder / runs.LABELS_FILE, list(found.classes))
     train_images, val_images = (
-        pipeline.decode_images(
+        decoding.decode_images(
             items, found.classes, config.image_size, progress=phase(f"loading {name} images")
         )
         for name, items in (("training", train_items), ("validation", val_items))
@@ -415,25 +289,6 @@ def _strategy_name(strategy: tf.distribute.Strategy) -> str:
     import tensorflow as tf
 
     return "MirroredStrategy" if isinstance(strategy, tf.distribute.MirroredStrategy) else "default strategy"
-
-
-def write_status(folder: Path, status: dict[str, Any]) -> None:
-    status["updated_at"] = runs.now()
-    atomic.write_json(folder / runs.STATUS_FILE, status)
-
-
-def _number(value: Any) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(keras.ops.convert_to_numpy(value))
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _json_line(line: dict[str, Any]) -> str:
-    return json.dumps(line, separators=(",", ":"))
 
 
 def _log(message: str) -> None:

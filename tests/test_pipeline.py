@@ -14,9 +14,9 @@ tf = pytest.importorskip("tensorflow")
 
 from simpsons_core.augment import augment_batch, augmentation_seed, preview, to_display  # noqa: E402
 from simpsons_core.config import AugmentConfig, TrainConfig  # noqa: E402
+from simpsons_core.decoding import decode_images  # noqa: E402
 from simpsons_core.images import load_pixels  # noqa: E402
 from simpsons_core.pipeline import (  # noqa: E402
-    decode_images,
     evaluation_dataset,
     prepare_for_model,
     training_dataset,

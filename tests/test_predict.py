@@ -38,8 +38,9 @@ def test_same_probabilities_as_the_evaluation_pipeline(
     predictor: Predictor, trained_run, test_images
 ) -> None:
     """Prediction and evaluation must preprocess identically, or the Evaluate page would lie about Predict."""
+    from simpsons_core.decoding import decode_images
     from simpsons_core.layout import LabelledImage
-    from simpsons_core.pipeline import decode_images, evaluation_dataset
+    from simpsons_core.pipeline import evaluation_dataset
 
     config = resolve_run(trained_run).train_config()
     items = [LabelledImage(path, path.parent.name) for path in test_images[:8]]

@@ -318,7 +318,7 @@ def test_a_mirrored_strategy_trains_over_two_logical_cpus(workspace, tiny_datase
 
 
 def test_sigterm_and_ctrl_c_ask_the_run_to_stop_and_a_second_ctrl_c_interrupts(tmp_path):
-    from simpsons_core.training import StopRequest
+    from simpsons_core.run_control import StopRequest
 
     stop = StopRequest(tmp_path)
     before = signal.getsignal(signal.SIGTERM)
