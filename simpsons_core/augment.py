@@ -6,6 +6,9 @@ RandomFlip layers resample each batch four times and cost about 10x the CPU (mea
 1.8 CPU ms per batch of 32), on a 2-core machine where each CPU millisecond spent here is taken from training.
 Colour effects follow as one affine colour map per image, also compiled with XLA.
 
+Nothing here branches on a tensor's value, so AutoGraph (which rewrites Python control flow for graphs) is
+off: converting this code cost about a second of every training run's start.
+
 Every random number comes from `tf.random.stateless_uniform` keyed by a (seed, step) pair, so a batch's
 augmentation is a pure function of its pixels, the config and that pair: the preview shows exactly what
 training applies, a run is repeatable, and each training step (hence each epoch) draws afresh.
@@ -164,7 +167,7 @@ def _geometry(config: AugmentConfig, uniform: dict[str, tf.Tensor], shape: tf.Te
     return combined[:, :2, :]
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
+@tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
 def _warp(images: tf.Tensor, transforms: tf.Tensor, fill_mode: str) -> tf.Tensor:
     """Bilinear resampling: output pixel (x, y) of image b is input point transforms[b] @ (x, y, 1).
 
@@ -234,7 +237,7 @@ def _colour(images: tf.Tensor, config: AugmentConfig, uniform: dict[str, tf.Tens
     return _recolour(images, contrast, brightness, matrix)
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
+@tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
 def _recolour(images: tf.Tensor, contrast: tf.Tensor, brightness: tf.Tensor, matrix: tf.Tensor) -> tf.Tensor:
     """Image b: (contrast[b] about its channel means, plus brightness[b]) @ matrix[b], clipped to 0-255."""
     offset = (1.0 - contrast)[:, None] * tf.reduce_mean(images, axis=[1, 2]) + brightness[:, None]

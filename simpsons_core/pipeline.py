@@ -42,6 +42,7 @@ def training_dataset(images: DecodedImages, config: TrainConfig) -> tuple[tf.dat
     batch_size = min(config.batch_size, count)
     read = _batch_reader(images)
 
+    @tf.autograph.experimental.do_not_convert  # tensor-free control flow; converting it slows the start
     def augment(step: tf.Tensor, rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         pixels, labels = read(rows)
         return augment_batch(pixels, config.augment, augmentation_seed(config.seed, step)), labels
@@ -62,6 +63,7 @@ def evaluation_dataset(images: DecodedImages, config: TrainConfig) -> tf.data.Da
     """One pass over the images in order, unaugmented, scaled as for training: (images, labels) batches."""
     read = _batch_reader(images)
 
+    @tf.autograph.experimental.do_not_convert
     def scale(rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         pixels, labels = read(rows)
         return prepare_for_model(pixels, config.augment), labels

@@ -152,7 +152,7 @@ class Predictor:
         self.batch_size = batch_size
         signature = [tf.TensorSpec([None, self.image_size, self.image_size, 3], tf.uint8)]
 
-        @tf.function(input_signature=signature)
+        @tf.function(input_signature=signature, autograph=False)
         def probabilities(pixels: tf.Tensor) -> tf.Tensor:
             return model(prepare_for_model(pixels, augment), training=False)
 
