@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.recipes import RecipeResult, main, markdown
+from benchmarks.recipes import RECIPE_RUNS, RecipeResult, main, markdown, parse_args
 
 OVERLAP = "may overlap training: 200 of 200 near-duplicates"
 
@@ -73,3 +73,12 @@ def test_a_quick_run_trains_the_recipes_and_writes_the_report(
     assert 0 <= studio["validation_accuracy"] <= 1
     text = out.with_suffix(".md").read_text()
     assert "| tutorial | 1 |" in text and "| studio | 1 |" in text and no_overlap in text
+
+
+def test_the_default_table_has_three_rows_and_the_other_rows_can_be_asked_for() -> None:
+    assert parse_args([]).rows == ["tutorial", "tutorial on leak-free split", "studio"]
+    rows = parse_args(["--recipes", "studio,studio with tutorial augmentation"]).rows
+    assert rows == ["studio", "studio with tutorial augmentation"]
+    assert RECIPE_RUNS["studio with tutorial augmentation"] == ("studio", ("--augment", "tutorial"))
+    with pytest.raises(SystemExit):
+        parse_args(["--recipes", "studio,bigger"])

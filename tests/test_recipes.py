@@ -78,12 +78,14 @@ def test_a_cosine_schedule_decays_from_the_learning_rate_to_zero_over_the_planne
     assert learning_rate(config.replace(lr_schedule="constant"), steps_per_epoch=10) == 0.002
 
 
-def test_the_cli_overrides_the_schedule(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_cli_overrides_the_schedule_and_the_augmentation(capsys: pytest.CaptureFixture[str]) -> None:
     from simpsons_core.cli import build_parser
     from simpsons_core.commands.train import config_from_args
 
     args = build_parser().parse_args(["train", "--recipe", "tutorial", "--lr-schedule", "cosine"])
     assert config_from_args(args) == recipe("tutorial").replace(lr_schedule="cosine")
+    args = build_parser().parse_args(["train", "--augment", "tutorial"])
+    assert config_from_args(args) == recipe("studio").replace(augment=AugmentConfig())
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--lr-schedule", "step"])
     assert "invalid choice: 'step'" in capsys.readouterr().err

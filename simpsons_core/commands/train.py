@@ -57,6 +57,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "'tutorial' (the seed tutorial's model, augmentation and validation on the test split)",
     )
     parser.add_argument("--model", choices=MODEL_NAMES, help="network to train")
+    parser.add_argument(
+        "--augment",
+        choices=RECIPES,
+        help="that recipe's augmentation: 'studio' (face-sized crops, rotation, colour jitter) or "
+        "'tutorial' (the seed's shear, zoom, shifts and flip)",
+    )
     parser.add_argument("--epochs", type=int, metavar="N", help="passes over the training images")
     parser.add_argument("--batch-size", type=int, metavar="N", help="images per step (the global batch)")
     parser.add_argument("--img-size", type=int, metavar="N", help="images are resized to N x N pixels")
@@ -105,6 +111,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         if not args.data.expanduser().is_dir():
             raise FileNotFoundError(f"The dataset folder {args.data} does not exist.")
         changes["data_dir"] = str(args.data.expanduser().resolve())
+    if args.augment is not None:
+        changes["augment"] = recipe(args.augment).augment
     return recipe(args.recipe).replace(**changes)
 
 
