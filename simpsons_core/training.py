@@ -114,6 +114,8 @@ def _train(
     from simpsons_core import models, pipeline
     from simpsons_core.run_recorder import RunRecorder
 
+    status.update(phase="building the model", phase_done=0, phase_total=0)
+    write_status(folder, status)
     keras.utils.set_random_seed(config.seed)
     strategy = choose_strategy(config.strategy)
     train_ds, steps = pipeline.training_dataset(train_images, config)
