@@ -156,7 +156,9 @@ class Predictor:
         def probabilities(pixels: tf.Tensor) -> tf.Tensor:
             return model(prepare_for_model(pixels, augment), training=False)
 
-        self._probabilities = probabilities
+        # The concrete function, called directly, skips tf.function's per-call dispatch: about 1 ms of a 7 ms
+        # single-image prediction (benchmarks/reports/latest.md, section 4).
+        self._probabilities = probabilities.get_concrete_function()
         self.probabilities(np.zeros((1, self.image_size, self.image_size, 3), np.uint8))  # trace once, now
 
     @classmethod
