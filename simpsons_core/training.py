@@ -91,7 +91,7 @@ def train_in_foreground(config: TrainConfig, run_dir: Path, progress: Progress |
 
 def _import_keras_in_background() -> threading.Thread:
     """Start importing Keras (and TensorFlow) in a thread. The data modules are imported already (at the top
-    of this module), so the two threads never import the same module at once."""
+    of this module), so the data work imports little of its own meanwhile, and never TensorFlow."""
     thread = threading.Thread(
         target=importlib.import_module, args=("keras",), name="import-keras", daemon=True
     )
