@@ -8,9 +8,9 @@ import dataclasses
 import streamlit as st
 
 from app_pages.shared import dataset_layout, reported
-from simpsons_core import workspace_settings
+from simpsons_core import settings
 from simpsons_core.config import FILL_MODES, AugmentConfig
-from simpsons_core.images import load_pixels
+from simpsons_core.data.images import load_pixels
 
 PREVIEW_SIZE = 128
 PREVIEW_IMAGES = 4
@@ -52,7 +52,7 @@ def new_draw() -> None:
 
 
 if KEY + "zoom" not in st.session_state:
-    set_controls(workspace_settings.training_augment() or AugmentConfig())
+    set_controls(settings.training_augment() or AugmentConfig())
 
 st.title("Augmentation")
 st.write(
@@ -87,9 +87,9 @@ with preview_column:
     buttons[0].button("Tutorial values", on_click=reset_to_tutorial, icon=":material/restart_alt:")
     buttons[1].button("New random draw", on_click=new_draw, icon=":material/casino:")
     if buttons[2].button("Use these settings for training", type="primary", disabled=config is None):
-        workspace_settings.remember_training_augment(config)
+        settings.remember_training_augment(config)
         st.success("Saved: the Train page starts with these settings.")
-    stored = workspace_settings.training_augment()
+    stored = settings.training_augment()
     st.caption(
         "The Train page starts with "
         + (
@@ -108,7 +108,7 @@ with preview_column:
         with reported("The preview failed"), st.spinner("Augmenting..."):
             import numpy as np
 
-            from simpsons_core.augment import preview
+            from simpsons_core.data.augment import preview
 
             pixels = np.stack([load_pixels(item.path, PREVIEW_SIZE) for item in samples])
             copies = preview(config, pixels, COPIES, seed=st.session_state.get("preview_seed", 0))

@@ -9,7 +9,7 @@ import streamlit as st
 
 from app_pages.shared import active_dataset, dataset_layout, reported, show_image
 from simpsons_core.charts import class_counts_figure
-from simpsons_core.scan import DuplicatePair, ScanReport, scan_dataset
+from simpsons_core.data.scan import DuplicatePair, ScanReport, scan_dataset
 
 SAMPLES_PER_CLASS = 8
 PAIRS_SHOWN = 8

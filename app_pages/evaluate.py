@@ -9,7 +9,7 @@ import streamlit as st
 
 from app_pages.shared import EXPECTED_ERRORS, active_dataset, pick_completed_run, show_image
 from simpsons_core.charts import confusion_figure
-from simpsons_core.evaluate import Evaluation, evaluate, read_evaluation
+from simpsons_core.inference.evaluate import Evaluation, evaluate, read_evaluation
 
 MISTAKES_SHOWN = 24
 GALLERY_COLUMNS = 6

@@ -5,15 +5,16 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages.shared import EXPECTED_ERRORS, active_dataset, dataset_layout, run_label
-from simpsons_core import dataset_import, paths, workspace_settings
-from simpsons_core.runs import list_runs
+from simpsons_core import paths, settings
+from simpsons_core.data import zip_import
+from simpsons_core.runs.folder import list_runs
 
 NOTICE = "home_notice"
 
 
 def use_folder() -> None:
     try:
-        path = workspace_settings.remember_dataset(st.session_state.folder_path)
+        path = settings.remember_dataset(st.session_state.folder_path)
         st.session_state[NOTICE] = ("success", f"Now using {path}.", [])
     except ValueError as error:
         st.session_state[NOTICE] = ("error", f"That folder cannot be used: {error}", [])
@@ -25,15 +26,15 @@ def unpack_zip() -> None:
         st.session_state[NOTICE] = ("error", "Choose a .zip file first.", [])
         return
     try:
-        report = dataset_import.import_zip(upload, upload.name)
-        workspace_settings.remember_dataset(report.root)
+        report = zip_import.import_zip(upload, upload.name)
+        settings.remember_dataset(report.root)
         st.session_state[NOTICE] = ("success", report.summary(), report.skipped)
     except EXPECTED_ERRORS as error:
         st.session_state[NOTICE] = ("error", f"The zip could not be used: {error}", [])
 
 
 def use_demo() -> None:
-    workspace_settings.forget_dataset()
+    settings.forget_dataset()
     st.session_state[NOTICE] = ("success", "Back to the demo dataset.", [])
 
 
@@ -68,8 +69,7 @@ with data_column:
 
     if active.source == "environment":
         st.info(
-            f"The {workspace_settings.DATA_ENV} environment variable chooses the dataset; unset it to choose "
-            "one here."
+            f"The {settings.DATA_ENV} environment variable chooses the dataset; unset it to choose one here."
         )
     else:
         with st.expander("Use another dataset", expanded=layout is None):
@@ -90,7 +90,7 @@ with data_column:
                     key="zip_upload",
                     help=f"Unpacked into {paths.datasets_dir()}; only "
                     "images are kept, at most "
-                    f"{dataset_import.MAX_FILES:,} files and {dataset_import.MAX_TOTAL_BYTES // 1024**3} GB.",
+                    f"{zip_import.MAX_FILES:,} files and {zip_import.MAX_TOTAL_BYTES // 1024**3} GB.",
                 )
                 st.button("Unpack and use", on_click=unpack_zip)
             if not active.is_demo:

@@ -11,10 +11,10 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from app_pages.shared import EXPECTED_ERRORS, active_dataset, pick_completed_run
 from simpsons_core.charts import top_classes_figure
-from simpsons_core.explain import explain
-from simpsons_core.images import open_rgb
-from simpsons_core.layout import detect_layout
-from simpsons_core.predict import LOW_CONFIDENCE, Prediction, Predictor, model_key
+from simpsons_core.data.folders import detect_layout
+from simpsons_core.data.images import open_rgb
+from simpsons_core.inference.explain import explain
+from simpsons_core.inference.predict import LOW_CONFIDENCE, Prediction, Predictor, model_key
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif"]
 SHOWN_SIDE = 320

@@ -13,10 +13,10 @@ from pathlib import Path
 import streamlit as st
 from PIL import Image
 
-from simpsons_core import workspace_settings
-from simpsons_core.images import ImageError, open_rgb
-from simpsons_core.layout import DatasetLayout, detect_layout
-from simpsons_core.runs import RunInfo, list_runs
+from simpsons_core import settings
+from simpsons_core.data.folders import DatasetLayout, detect_layout
+from simpsons_core.data.images import ImageError, open_rgb
+from simpsons_core.runs.folder import RunInfo, list_runs
 
 # What the core raises for bad input (ImageError is a ValueError, FileNotFoundError an OSError). Anything else
 # is a bug, which app.py reports without a traceback.
@@ -45,9 +45,9 @@ def show_image(path: str | Path, caption: str = "", side: int = 256) -> None:
     st.image(image, caption=caption or None, width="stretch")
 
 
-def active_dataset() -> workspace_settings.ActiveDataset:
+def active_dataset() -> settings.ActiveDataset:
     with st.spinner("Drawing the demo dataset (first start only)..."):
-        return workspace_settings.active_dataset()
+        return settings.active_dataset()
 
 
 def dataset_layout() -> DatasetLayout | None:

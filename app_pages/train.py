@@ -10,11 +10,19 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages.shared import EXPECTED_ERRORS, active_dataset, dataset_layout, run_label
-from simpsons_core import workspace_settings
+from simpsons_core import settings
 from simpsons_core.charts import learning_curves_figure, runs_overlay_figure
 from simpsons_core.config import MODEL_NAMES, RECIPES, TrainConfig, recipe
-from simpsons_core.run_summary import history_rows, progress_text
-from simpsons_core.runs import RunBusyError, RunInfo, cancel_run, list_runs, lock_holder, read_run, start_run
+from simpsons_core.runs.folder import (
+    RunBusyError,
+    RunInfo,
+    cancel_run,
+    list_runs,
+    lock_holder,
+    read_run,
+    start_run,
+)
+from simpsons_core.runs.summary import history_rows, progress_text
 
 WATCHED = "watched_run"
 OVERLAY_METRICS = ("val_accuracy", "val_loss", "accuracy", "loss")
@@ -31,7 +39,7 @@ def config_form(layout_has_test: bool, data_dir: str) -> TrainConfig | None:
         "Recipe", RECIPES, default="studio", format_func=RECIPE_LABELS.get, key="train_recipe"
     )
     base = recipe(name or "studio")
-    stored = workspace_settings.training_augment()
+    stored = settings.training_augment()
     key = f"train_{base.recipe}_"
     with st.form("train_form", border=True):
         model = st.selectbox("Model", MODEL_NAMES, index=MODEL_NAMES.index(base.model), key=key + "model")

@@ -19,7 +19,7 @@ from pathlib import Path
 from PIL import Image
 
 from benchmarks.harness import REPO_ROOT
-from simpsons_core.images import is_image_name
+from simpsons_core.data.images import is_image_name
 
 SOURCE_ENV = "SIMPSONS_BENCH_DATA"
 DEFAULT_SOURCE = REPO_ROOT.parent / "shared" / "datasets" / "simpsons4-mini"
@@ -75,7 +75,7 @@ def prepare_data(workdir: Path, quick: bool) -> BenchData:
     if (source / SPLITS[0]).is_dir():
         origin = f"{source.name} ({source})"
     else:
-        from simpsons_core.demo_data import generate_demo_dataset
+        from simpsons_core.data.demo import generate_demo_dataset
 
         per_class = (QUICK_PER_CLASS[SPLITS[0]], QUICK_PER_CLASS[SPLITS[1]]) if quick else (400, 50)
         source = generate_demo_dataset(

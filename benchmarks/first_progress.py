@@ -23,8 +23,8 @@ POLL_SECONDS = 0.02
 
 def measure_first_progress(data_dir: str, timeout: float = 120.0) -> dict[str, Any]:
     """Start a run with the default recipe on `data_dir`, wait for its first metrics line, then cancel it."""
-    from simpsons_core import runs
     from simpsons_core.config import recipe
+    from simpsons_core.runs import folder as runs
 
     started = time.perf_counter()
     run_id = runs.start_run(recipe("studio").replace(data_dir=data_dir))

@@ -38,7 +38,7 @@ def measure_model_flops(
     model: str, image_size: int = IMAGE_SIZE, num_classes: int = NUM_CLASSES
 ) -> dict[str, Any]:
     from benchmarks.flops import forward_flops, profiler_forward_flops, training_flops
-    from simpsons_core.models import build_model
+    from simpsons_core.training.models import build_model
 
     net = build_model(model, image_size, num_classes)
     return {

@@ -23,8 +23,8 @@ def make_run(data_dir: str, model: str = MODEL) -> dict[str, Any]:
     """Train one epoch as a user would (validation on the test split) and export it to TFLite."""
     from simpsons_core import paths
     from simpsons_core.config import recipe
-    from simpsons_core.export import export_run
-    from simpsons_core.training import train_in_foreground
+    from simpsons_core.inference.export import export_run
+    from simpsons_core.training.trainer import train_in_foreground
 
     config = recipe("tutorial").replace(data_dir=data_dir, model=model, epochs=1)
     info = train_in_foreground(config, paths.runs_dir() / f"bench-{model}")
@@ -45,7 +45,7 @@ def measure_cold_load(run_dir: str, image: str) -> dict[str, Any]:
     import tensorflow  # noqa: F401
 
     imported = time.perf_counter()
-    from simpsons_core.predict import Predictor
+    from simpsons_core.inference.predict import Predictor
 
     predictor = Predictor.from_run(run_dir)
     loaded = time.perf_counter()
@@ -64,9 +64,9 @@ def measure_latency(
 ) -> dict[str, Any]:
     """Per-call latency of the three single-image paths, interleaved call by call so that drift hits all
     alike, then batch throughput of each. With `profile`, instead the cProfile of `calls` Predictor calls."""
-    from simpsons_core.export import load_export
-    from simpsons_core.pipeline import prepare_for_model
-    from simpsons_core.predict import Predictor
+    from simpsons_core.data.pipeline import prepare_for_model
+    from simpsons_core.inference.export import load_export
+    from simpsons_core.inference.predict import Predictor
 
     files = [Path(images_dir) / f for f in image_files(Path(images_dir)) if f.parts[0] == "simpson_testset"]
     uploads = [f.read_bytes() for f in files]  # what the dashboard gets from an upload

@@ -104,7 +104,7 @@ class RecipeResult:
 
 def train_recipe(row: str, data: Path, quick: bool) -> RecipeResult:
     """Train one row's recipe on `data` in a fresh process (workspace: $SIMPSONS_HOME), then score it."""
-    from simpsons_core import runs
+    from simpsons_core.runs import folder as runs
 
     recipe, options = RECIPE_RUNS[row]
     command = [sys.executable, "-m", "simpsons_core", "train", "--data", str(data), "--recipe", recipe]
@@ -133,7 +133,7 @@ def train_recipe(row: str, data: Path, quick: bool) -> RecipeResult:
 def _score(result: RecipeResult, info: Any) -> None:
     """The accuracies as the run recorded them (training scores the best model on the test split at the
     end) and per-class recall from an evaluation of the best model on the run's validation images."""
-    from simpsons_core.evaluate import evaluate
+    from simpsons_core.inference.evaluate import evaluate
 
     if info.config.get("validation") == "split":
         result.validation_accuracy = info.best_val_accuracy
@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     with private_workspace() as workdir:
         datasets = args.data or [folder for folder in DEFAULT_DATA if folder.is_dir()]
         if not datasets or (args.quick and not args.data):
-            from simpsons_core.demo_data import generate_demo_dataset
+            from simpsons_core.data.demo import generate_demo_dataset
 
             datasets = [generate_demo_dataset(workdir / "demo", train_per_class=30, test_per_class=6)]
         results = []

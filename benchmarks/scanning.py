@@ -23,7 +23,7 @@ TARGET_COLD_SECONDS, TARGET_WARM_SECONDS = 20.0, 2.0
 
 def measure_scan(root: str, profile: bool = False) -> dict[str, Any]:
     """Seconds of one `scan_dataset` call; with `profile`, the cProfile of such a call instead."""
-    from simpsons_core.scan import scan_dataset
+    from simpsons_core.data.scan import scan_dataset
 
     if profile:
         return {"profile": profiled(lambda: scan_dataset(root))}

@@ -61,8 +61,8 @@ class Levers:
         """Compile `net` as training does, then apply the optimizer and XLA levers."""
         import keras
 
-        from simpsons_core.models import compile_model
-        from simpsons_core.performance import fused_adam
+        from simpsons_core.training.models import compile_model
+        from simpsons_core.training.optimizer import fused_adam
 
         compile_model(net, learning_rate=1e-3)
         if self.optimizer:
@@ -121,7 +121,7 @@ def measure_training_speed(
     settings.apply_globally()
     import keras
 
-    from simpsons_core.models import build_model
+    from simpsons_core.training.models import build_model
 
     keras.utils.set_random_seed(SEED)
     started = time.perf_counter()
@@ -193,9 +193,9 @@ def project_or_memory_dataset(pipeline: str, data_dir: Path, image_size: int, se
     import tensorflow as tf
 
     from simpsons_core.config import TrainConfig
-    from simpsons_core.decoding import decode_images
-    from simpsons_core.layout import detect_layout
-    from simpsons_core.pipeline import prepare_for_model, training_dataset
+    from simpsons_core.data.decoding import decode_images
+    from simpsons_core.data.folders import detect_layout
+    from simpsons_core.data.pipeline import prepare_for_model, training_dataset
 
     layout = detect_layout(data_dir)
     config = TrainConfig(
@@ -254,11 +254,11 @@ def measure_accuracy(
     import keras
 
     from simpsons_core.config import TrainConfig
-    from simpsons_core.decoding import decode_images
-    from simpsons_core.layout import detect_layout
-    from simpsons_core.models import build_model
-    from simpsons_core.pipeline import evaluation_dataset, training_dataset
-    from simpsons_core.splits import split_for_training
+    from simpsons_core.data.decoding import decode_images
+    from simpsons_core.data.folders import detect_layout
+    from simpsons_core.data.pipeline import evaluation_dataset, training_dataset
+    from simpsons_core.data.splits import split_for_training
+    from simpsons_core.training.models import build_model
 
     config = TrainConfig(
         data_dir=data_dir,

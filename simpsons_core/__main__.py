@@ -1,5 +1,5 @@
-"""`python -m simpsons_core ...`: see `simpsons_core.cli`."""
+"""`python -m simpsons_core ...`: see `simpsons_core.cli.main`."""
 
-from simpsons_core.cli import main
+from simpsons_core.cli.main import main
 
 raise SystemExit(main())

@@ -10,9 +10,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from simpsons_core.evaluate import Evaluation
-from simpsons_core.predict import Prediction
-from simpsons_core.runs import RunInfo
+from simpsons_core.inference.evaluate import Evaluation
+from simpsons_core.inference.predict import Prediction
+from simpsons_core.runs.folder import RunInfo
 
 SPLIT_COLOURS = {"train": "#F5A300", "test": "#1F77B4", "validation": "#2CA02C"}
 CURVE_COLOURS = {"training": "#F5A300", "validation": "#1F77B4"}

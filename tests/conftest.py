@@ -23,7 +23,7 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo dataset in the tutorial's layout, small enough to train on in seconds (shared, read-only)."""
-    from simpsons_core.demo_data import generate_demo_dataset
+    from simpsons_core.data.demo import generate_demo_dataset
 
     return generate_demo_dataset(
         tmp_path_factory.mktemp("tiny") / "demo", train_per_class=24, test_per_class=6, seed=7

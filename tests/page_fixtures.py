@@ -12,7 +12,7 @@ import pytest
 @pytest.fixture(scope="session")
 def demo_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The full demo dataset, drawn once per session (read-only)."""
-    from simpsons_core.demo_data import generate_demo_dataset
+    from simpsons_core.data.demo import generate_demo_dataset
 
     return generate_demo_dataset(tmp_path_factory.mktemp("demo-source") / "demo")
 

@@ -13,7 +13,7 @@ from simpsons_core.config import TrainConfig
 @pytest.fixture(scope="session")
 def trained_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tutorial network trained 1 epoch at 32 px on the tiny demo dataset; its run folder (read-only)."""
-    from simpsons_core.training import train_in_foreground
+    from simpsons_core.training.trainer import train_in_foreground
 
     home = tmp_path_factory.mktemp("trained-home")
     config = TrainConfig(data_dir=str(tiny_dataset), model="tutorial", image_size=32, epochs=1, batch_size=16)

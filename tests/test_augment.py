@@ -9,8 +9,8 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from simpsons_core.augment import augment_batch, augmentation_seed, preview, to_display  # noqa: E402
 from simpsons_core.config import AugmentConfig  # noqa: E402
+from simpsons_core.data.augment import augment_batch, augmentation_seed, preview, to_display  # noqa: E402
 
 SIZE = 32
 OFF = AugmentConfig(

@@ -14,7 +14,7 @@ from benchmarks.harness import Job, alternated, stats
 def test_tutorial_flops_match_the_known_figures() -> None:
     """The issue measured about 108 MFLOP forward and 307 MFLOP trained per 64 px image for the tutorial."""
     from benchmarks.flops import forward_flops, training_flops
-    from simpsons_core.models import build_model
+    from simpsons_core.training.models import build_model
 
     model = build_model("tutorial", 64, 4)
     assert forward_flops(model) / 1e6 == pytest.approx(108.1, abs=0.1)

@@ -15,9 +15,9 @@ from simpsons_core.charts import (
     top_classes_figure,
     training_curve,
 )
-from simpsons_core.evaluate import Evaluation
-from simpsons_core.predict import Prediction
-from simpsons_core.runs import RunInfo
+from simpsons_core.inference.evaluate import Evaluation
+from simpsons_core.inference.predict import Prediction
+from simpsons_core.runs.folder import RunInfo
 
 LABELS = ["bart", "homer", "lisa"]
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from simpsons_core import paths
-from simpsons_core.dataset_import import import_zip
+from simpsons_core.data.zip_import import import_zip
 
 
 def png_bytes(colour: str = "red") -> bytes:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from simpsons_core import cli
-from simpsons_core.demo_data import CLASSES, draw_scene, ensure_demo_dataset, generate_demo_dataset
+from simpsons_core.cli import main
+from simpsons_core.data.demo import CLASSES, draw_scene, ensure_demo_dataset, generate_demo_dataset
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -91,6 +91,6 @@ def test_cli_draws_the_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str
         "--size",
         "32",
     ]
-    assert cli.main(args) == 0
+    assert main.main(args) == 0
     assert "Drew 12 images" in capsys.readouterr().out
     assert len(list((tmp_path / "out").rglob("*.jpg"))) == 12

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from simpsons_core.cli import main
+from simpsons_core.cli.main import main
 from simpsons_core.config import TrainConfig
-from simpsons_core.evaluate import evaluate, read_evaluation, score
+from simpsons_core.inference.evaluate import evaluate, read_evaluation, score
 
 pytest_plugins = ["run_fixtures"]
 
@@ -71,7 +71,7 @@ def colour_run(workspace: Path, colour_dataset: Path) -> str:
     """A completed run whose model's outputs are known in closed form."""
     import keras
 
-    from simpsons_core.runs import create_completed_run
+    from simpsons_core.runs.folder import create_completed_run
 
     model = keras.Sequential(
         [
@@ -159,9 +159,9 @@ def run_copy(trained_run: Path, tmp_path: Path) -> Path:
 
 
 def test_validation_split_is_the_runs_own(run_copy: Path) -> None:
-    from simpsons_core.evaluate import run_dataset
-    from simpsons_core.predict import resolve_run
-    from simpsons_core.splits import split_for_training
+    from simpsons_core.data.splits import split_for_training
+    from simpsons_core.inference.evaluate import run_dataset
+    from simpsons_core.inference.predict import resolve_run
 
     info = resolve_run(run_copy)
     _, validation = split_for_training(run_dataset(info), info.train_config())
@@ -173,9 +173,9 @@ def test_validation_split_is_the_runs_own(run_copy: Path) -> None:
 
 
 def test_test_split_carries_the_overlap_note(run_copy: Path) -> None:
-    from simpsons_core.evaluate import run_dataset
-    from simpsons_core.predict import resolve_run
-    from simpsons_core.splits import overlap_with_training
+    from simpsons_core.data.splits import overlap_with_training
+    from simpsons_core.inference.evaluate import run_dataset
+    from simpsons_core.inference.predict import resolve_run
 
     evaluation = evaluate(run_copy, split="test")
     overlap = overlap_with_training(run_dataset(resolve_run(run_copy)))

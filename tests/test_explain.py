@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from simpsons_core.cli import main
-from simpsons_core.explain import explain, grad_cam, last_conv_layer
-from simpsons_core.predict import Predictor
+from simpsons_core.cli.main import main
+from simpsons_core.inference.explain import explain, grad_cam, last_conv_layer
+from simpsons_core.inference.predict import Predictor
 
 pytest_plugins = ["run_fixtures"]
 
@@ -37,7 +37,7 @@ def test_both_networks_get_a_class_dependent_heatmap(name: str, layer_type: str,
     """Through a save and load, as a run's model is used (a loaded Sequential model's graph differs)."""
     import keras
 
-    from simpsons_core.models import build_model
+    from simpsons_core.training.models import build_model
 
     keras.utils.set_random_seed(0)
     build_model(name, 32, 4).save(tmp_path / "model.keras")

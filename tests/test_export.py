@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from simpsons_core.cli import main
-from simpsons_core.export import EXPORT_FORMATS, export_run
+from simpsons_core.cli.main import main
+from simpsons_core.inference.export import EXPORT_FORMATS, export_run
 
 pytest_plugins = ["run_fixtures"]
 

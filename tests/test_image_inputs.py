@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image, features
 
-from simpsons_core.images import MAX_PIXELS
-from simpsons_core.predict import Predictor
+from simpsons_core.data.images import MAX_PIXELS
+from simpsons_core.inference.predict import Predictor
 
 pytest_plugins = ["run_fixtures"]
 

@@ -8,9 +8,9 @@ import h5py
 import numpy as np
 import pytest
 
-from simpsons_core.cli import main
-from simpsons_core.import_weights import import_weights, parse_labels
-from simpsons_core.predict import Predictor, resolve_run
+from simpsons_core.cli.main import main
+from simpsons_core.inference.import_weights import import_weights, parse_labels
+from simpsons_core.inference.predict import Predictor, resolve_run
 
 LABELS = ["bart_simpson", "homer_simpson", "lisa_simpson", "marge_simpson"]
 # Layer names as a fresh Keras 2 session named the tutorial's Sequential layers.
@@ -30,7 +30,7 @@ def tutorial_network():
     """The tutorial's network at 64 px with seeded random weights: the model the file is made from."""
     import keras
 
-    from simpsons_core.models import build_model
+    from simpsons_core.training.models import build_model
 
     keras.utils.set_random_seed(3)
     return build_model("tutorial", 64, len(LABELS))

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from simpsons_core.layout import detect_layout, label_from_name
+from simpsons_core.data.folders import detect_layout, label_from_name
 
 
 def _image(path: Path, colour: tuple[int, int, int] = (200, 30, 30)) -> Path:

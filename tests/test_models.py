@@ -7,7 +7,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from simpsons_core.models import build_model, compile_model  # noqa: E402
+from simpsons_core.training.models import build_model, compile_model  # noqa: E402
 
 
 def tutorial_parameter_count(size: int, classes: int) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from page_helpers import assert_clean, open_page, with_name
 
-from simpsons_core import workspace_settings
+from simpsons_core import settings
 from simpsons_core.config import AugmentConfig
 
 pytest_plugins = ["page_fixtures", "run_fixtures"]
@@ -64,7 +64,7 @@ def test_use_for_training_stores_the_config_and_the_next_visit_starts_from_it(on
     at.slider(key="augment_brightness").set_value(0.3).run()
     button(at, "Use these settings for training").click().run()
     assert with_name(at.success, "the Train page starts with these settings")
-    assert workspace_settings.training_augment() == AugmentConfig(brightness=0.3)
+    assert settings.training_augment() == AugmentConfig(brightness=0.3)
 
     again = open_page("augmentation")
     assert again.slider(key="augment_brightness").value == 0.3

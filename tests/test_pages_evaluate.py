@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from page_helpers import assert_clean, open_page, other_classes_dataset, with_name
 
-from simpsons_core.evaluate import read_evaluation
+from simpsons_core.inference.evaluate import read_evaluation
 
 pytest_plugins = ["page_fixtures", "run_fixtures"]
 

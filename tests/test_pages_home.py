@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from page_helpers import assert_clean, open_page, texts, with_name
 
-from simpsons_core import paths, workspace_settings
+from simpsons_core import paths, settings
 
 pytest_plugins = ["page_fixtures", "run_fixtures"]
 
@@ -34,18 +34,18 @@ def test_a_typed_folder_becomes_the_active_dataset_and_the_demo_comes_back(
     at.text_input(key="folder_path").set_value(str(tiny_dataset / "missing")).run()
     at.button[0].click().run()
     assert with_name(at.error, "That folder cannot be used") and with_name(at.error, "does not exist")
-    assert workspace_settings.load_settings().get("dataset") is None
+    assert settings.load_settings().get("dataset") is None
 
     at.text_input(key="folder_path").set_value(str(tiny_dataset)).run()
     at.button[0].click().run()
     assert_clean(at)
-    assert workspace_settings.active_dataset().path == tiny_dataset.resolve()
+    assert settings.active_dataset().path == tiny_dataset.resolve()
     assert with_name(at.success, f"Now using {tiny_dataset}")
     assert with_name(at.markdown, f"{tiny_dataset} (chosen in this workspace)")
 
     back = next(button for button in at.button if button.label == "Back to the demo data")
     back.click().run()
-    assert workspace_settings.active_dataset().is_demo
+    assert settings.active_dataset().is_demo
     assert with_name(at.success, "Back to the demo dataset")
 
 
@@ -62,7 +62,7 @@ def test_an_uploaded_zip_is_unpacked_and_used_and_its_left_out_files_listed(
     at.file_uploader(key="zip_upload").set_value(("mine.zip", buffer.getvalue(), "application/zip")).run()
     next(button for button in at.button if button.label == "Unpack and use").click().run()
     assert_clean(at)
-    active = workspace_settings.active_dataset()
+    active = settings.active_dataset()
     assert active.source == "workspace" and active.path == paths.datasets_dir() / "mine" / "mine"
     assert with_name(at.success, "Unpacked") and metrics(at)["classes"] == "4"
     left_out = at.dataframe[0].value

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from page_helpers import assert_clean, open_page, texts, with_name
 
-from simpsons_core import workspace_settings
+from simpsons_core import settings
 from simpsons_core.config import AugmentConfig
-from simpsons_core.runs import read_run
+from simpsons_core.runs.folder import read_run
 
 pytest_plugins = ["page_fixtures", "run_fixtures"]
 
@@ -31,7 +31,7 @@ def wait_until_finished(run_id: str, limit: float = 240.0) -> str:
 
 def test_the_form_starts_a_run_with_its_values_a_second_is_refused_and_cancel_works(on_dataset: Path) -> None:
     stored = AugmentConfig(rotation_degrees=10.0)
-    workspace_settings.remember_training_augment(stored)
+    settings.remember_training_augment(stored)
     at = open_page("train")
     assert with_name(at.info, "No run is training")
     at.number_input(key="train_studio_epochs").set_value(30)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from simpsons_core.models import build_model, compile_model
-from simpsons_core.performance import fused_adam
+from simpsons_core.training.models import build_model, compile_model
+from simpsons_core.training.optimizer import fused_adam
 
 
 def _train_weights(optimizer: keras.optimizers.Optimizer, steps: int = 6) -> np.ndarray:

@@ -12,11 +12,11 @@ from PIL import Image
 
 tf = pytest.importorskip("tensorflow")
 
-from simpsons_core.augment import augment_batch, augmentation_seed, preview, to_display  # noqa: E402
 from simpsons_core.config import AugmentConfig, TrainConfig  # noqa: E402
-from simpsons_core.decoding import decode_images  # noqa: E402
-from simpsons_core.images import load_pixels  # noqa: E402
-from simpsons_core.pipeline import (  # noqa: E402
+from simpsons_core.data.augment import augment_batch, augmentation_seed, preview, to_display  # noqa: E402
+from simpsons_core.data.decoding import decode_images  # noqa: E402
+from simpsons_core.data.images import load_pixels  # noqa: E402
+from simpsons_core.data.pipeline import (  # noqa: E402
     evaluation_dataset,
     prepare_for_model,
     training_dataset,

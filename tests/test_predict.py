@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simpsons_core.cli import main
-from simpsons_core.predict import Prediction, Predictor, image_files, model_key, resolve_run
+from simpsons_core.cli.main import main
+from simpsons_core.inference.predict import Prediction, Predictor, image_files, model_key, resolve_run
 
 pytest_plugins = ["run_fixtures"]
 
@@ -38,9 +38,9 @@ def test_same_probabilities_as_the_evaluation_pipeline(
     predictor: Predictor, trained_run, test_images
 ) -> None:
     """Prediction and evaluation must preprocess identically, or the Evaluate page would lie about Predict."""
-    from simpsons_core.decoding import decode_images
-    from simpsons_core.layout import LabelledImage
-    from simpsons_core.pipeline import evaluation_dataset
+    from simpsons_core.data.decoding import decode_images
+    from simpsons_core.data.folders import LabelledImage
+    from simpsons_core.data.pipeline import evaluation_dataset
 
     config = resolve_run(trained_run).train_config()
     items = [LabelledImage(path, path.parent.name) for path in test_images[:8]]

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from simpsons_core.cli import main as cli_main
+from simpsons_core.cli.main import main as cli_main
 from simpsons_core.config import STUDIO_AUGMENT, AugmentConfig, TrainConfig, recipe
 
 keras = pytest.importorskip("keras")
 
-from simpsons_core.models import build_model  # noqa: E402
-from simpsons_core.training import learning_rate, train_in_foreground  # noqa: E402
+from simpsons_core.training.models import build_model  # noqa: E402
+from simpsons_core.training.trainer import learning_rate, train_in_foreground  # noqa: E402
 
 TUTORIAL_LAYERS = ["Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dense"]
 
@@ -79,8 +79,8 @@ def test_a_cosine_schedule_decays_from_the_learning_rate_to_zero_over_the_planne
 
 
 def test_the_cli_overrides_the_schedule_and_the_augmentation(capsys: pytest.CaptureFixture[str]) -> None:
-    from simpsons_core.cli import build_parser
-    from simpsons_core.commands.train import config_from_args
+    from simpsons_core.cli.main import build_parser
+    from simpsons_core.cli.train import config_from_args
 
     args = build_parser().parse_args(["train", "--recipe", "tutorial", "--lr-schedule", "cosine"])
     assert config_from_args(args) == recipe("tutorial").replace(lr_schedule="cosine")
@@ -138,7 +138,7 @@ def test_a_run_records_both_figures_and_the_cli_shows_them(
 
 @pytest.mark.slow
 def test_a_dataset_without_a_test_split_records_no_test_figure(workspace: Path, tmp_path: Path) -> None:
-    from simpsons_core.demo_data import generate_demo_dataset
+    from simpsons_core.data.demo import generate_demo_dataset
 
     data = generate_demo_dataset(tmp_path / "demo", train_per_class=12, test_per_class=1, seed=3)
     for image in (data / "simpson_testset").rglob("*.jpg"):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from simpsons_core.run_summary import format_seconds, history_rows, progress_text
-from simpsons_core.runs import RunInfo, read_run
+from simpsons_core.runs.folder import RunInfo, read_run
+from simpsons_core.runs.summary import format_seconds, history_rows, progress_text
 
 pytest_plugins = ["run_fixtures"]
 

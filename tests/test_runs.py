@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from simpsons_core import paths, runs
+from simpsons_core import paths
 from simpsons_core.config import TrainConfig
+from simpsons_core.runs import folder as runs
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -82,7 +83,7 @@ def test_two_starts_at_the_same_instant_from_processes_make_one_run(workspace, t
         f"""
         import os, sys, time
         from pathlib import Path
-        from simpsons_core import runs
+        from simpsons_core.runs import folder as runs
         from simpsons_core.config import TrainConfig
 
         def meet(name):

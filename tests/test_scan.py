@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from simpsons_core import cli, paths
-from simpsons_core.demo_data import draw_scene
-from simpsons_core.file_info import inspect_files
-from simpsons_core.hashing import fingerprint, mirror_hashes
-from simpsons_core.scan import scan_dataset
+from simpsons_core import paths
+from simpsons_core.cli import main
+from simpsons_core.data.demo import draw_scene
+from simpsons_core.data.near_duplicates import fingerprint, mirror_hashes
+from simpsons_core.data.scan import scan_dataset
+from simpsons_core.data.scan_cache import inspect_files
 from tests.conftest import shared_dataset
 
 
@@ -167,17 +168,17 @@ def test_mirrored_hash_equals_the_hash_of_the_mirrored_image() -> None:
 
 
 def test_cli_json_and_text(workspace: Path, leaky_dataset: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["scan", str(leaky_dataset), "--json"]) == 0
+    assert main.main(["scan", str(leaky_dataset), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["kind"] == "train-test"
     assert data["leakage"]["summary"] == "2 of 4 test images are near-duplicates of training images"
-    assert cli.main(["scan", str(leaky_dataset)]) == 0
+    assert main.main(["scan", str(leaky_dataset)]) == 0
     out = capsys.readouterr().out
     assert "Leakage: 2 of 4 test images" in out and "0 decoded, 12 from the cache" in out
 
 
 def test_cli_names_a_missing_folder(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["scan", str(workspace / "nowhere")]) == 2
+    assert main.main(["scan", str(workspace / "nowhere")]) == 2
     assert "is not a folder" in capsys.readouterr().err
 
 

@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 
 from simpsons_core.config import TrainConfig
-from simpsons_core.demo_data import CLASSES, draw_scene
-from simpsons_core.layout import detect_layout
-from simpsons_core.scan import scan_dataset
-from simpsons_core.splits import (
+from simpsons_core.data.demo import CLASSES, draw_scene
+from simpsons_core.data.folders import detect_layout
+from simpsons_core.data.scan import scan_dataset
+from simpsons_core.data.splits import (
     Overlap,
     grouped_stratified_split,
     near_duplicate_clusters,

@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simpsons_core import paths, runs
+from simpsons_core import paths
 from simpsons_core.config import TrainConfig
-from simpsons_core.demo_data import CLASSES
+from simpsons_core.data.demo import CLASSES
+from simpsons_core.runs import folder as runs
 
 pytestmark = pytest.mark.slow
 
@@ -142,7 +143,7 @@ def test_a_second_start_while_one_runs_is_refused_by_name(detached_run):
 
 def test_the_same_seed_gives_the_same_first_epoch_loss(detached_run, home, tiny_dataset):
     """The detached run (another process) against two runs here: one with its seed, one with another."""
-    from simpsons_core.training import train_in_foreground
+    from simpsons_core.training.trainer import train_in_foreground
 
     first_loss = detached_run["info"].epochs[0]["loss"]
     same = train_in_foreground(tiny_config(tiny_dataset, epochs=1), home / "runs" / "same-seed")
@@ -275,7 +276,7 @@ def test_a_killed_training_process_reads_as_failed_and_keeps_its_metrics(workspa
 
 def test_early_stopping_ends_a_run_whose_validation_accuracy_stops_improving(workspace, tiny_dataset):
     """With a vanishing learning rate nothing improves after epoch 1, so patience 1 stops after epoch 2."""
-    from simpsons_core.training import train_in_foreground
+    from simpsons_core.training.trainer import train_in_foreground
 
     config = tiny_config(
         tiny_dataset,
@@ -299,7 +300,7 @@ def test_a_mirrored_strategy_trains_over_two_logical_cpus(workspace, tiny_datase
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         from pathlib import Path
         from simpsons_core.config import TrainConfig
-        from simpsons_core.training import train_in_foreground
+        from simpsons_core.training.trainer import train_in_foreground
         config = TrainConfig(data_dir={str(tiny_dataset)!r}, image_size=32, batch_size=16, epochs=1,
                              strategy="mirrored", validation="test")
         info = train_in_foreground(config, Path({str(workspace / "runs" / "mirrored")!r}))
@@ -318,7 +319,7 @@ def test_a_mirrored_strategy_trains_over_two_logical_cpus(workspace, tiny_datase
 
 
 def test_sigterm_and_ctrl_c_ask_the_run_to_stop_and_a_second_ctrl_c_interrupts(tmp_path):
-    from simpsons_core.run_control import StopRequest
+    from simpsons_core.training.control import StopRequest
 
     stop = StopRequest(tmp_path)
     before = signal.getsignal(signal.SIGTERM)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from simpsons_core import workspace_settings as ws
+from simpsons_core import settings as ws
 from simpsons_core.config import AugmentConfig
 
 

@@ -55,7 +55,7 @@ def wait_for_health(url: str, server: subprocess.Popen, limit: float = 90.0) -> 
 
 def finish_runs(home: Path) -> None:
     """Ask any run still training to stop, so no training process outlives the tests."""
-    from simpsons_core import runs
+    from simpsons_core.runs import folder as runs
 
     previous = os.environ.get("SIMPSONS_HOME")
     os.environ["SIMPSONS_HOME"] = str(home)
@@ -75,7 +75,7 @@ def finish_runs(home: Path) -> None:
 
 @pytest.fixture(scope="session")
 def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
-    from simpsons_core.demo_data import generate_demo_dataset
+    from simpsons_core.data.demo import generate_demo_dataset
 
     base = tmp_path_factory.mktemp("dashboard")
     data = generate_demo_dataset(base / "data", train_per_class=24, test_per_class=6, seed=3, size=64)

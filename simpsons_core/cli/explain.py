@@ -1,0 +1,41 @@
+"""`explain RUN IMAGE -o OUT.png [--class NAME]`: a Grad-CAM heatmap of what the model looked at."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "explain",
+        help="show which part of an image drove the prediction (Grad-CAM)",
+        description="Save the image with a Grad-CAM heatmap (red: most important) for the predicted class.",
+    )
+    parser.add_argument("run", metavar="RUN", help="run id, run folder, or 'latest' (newest completed run)")
+    parser.add_argument("image", metavar="IMAGE", type=Path, help="the image to explain")
+    parser.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="OUT.png", help="overlay image to write"
+    )
+    parser.add_argument("--class", dest="class_name", metavar="NAME", help="explain this class instead")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import io
+
+    from simpsons_core import atomic
+    from simpsons_core.inference.explain import explain
+    from simpsons_core.inference.predict import Predictor
+
+    result = explain(Predictor.from_run(args.run), args.image, args.class_name)
+    buffer = io.BytesIO()
+    result.overlay.save(
+        buffer, format=(args.output.suffix.lstrip(".") or "png").upper().replace("JPG", "JPEG")
+    )
+    atomic.write_bytes(args.output, buffer.getvalue())
+    print(
+        f"Predicted {result.predicted} ({result.probabilities[result.predicted]:.1%}); "
+        f"heatmap for {result.class_name} written to {args.output}"
+    )
+    return 0

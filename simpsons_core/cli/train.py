@@ -1,0 +1,187 @@
+"""`train [--data DIR] [--recipe NAME] [--model NAME] [--epochs N] ... [--detach]`: train a classifier.
+
+In the foreground (the default) it shows a progress bar and writes the same run folder as a run started from
+the dashboard; `--detach` starts it in the background and returns at once. `--run-dir` is how the child
+process of `runs.start_run` is started; users do not need it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from simpsons_core.config import (
+    LR_SCHEDULES,
+    MODEL_NAMES,
+    RECIPES,
+    STRATEGIES,
+    VALIDATION_SOURCES,
+    TrainConfig,
+    recipe,
+)
+
+# Command-line option -> TrainConfig field, for the options that override the recipe.
+OVERRIDES = {
+    "model": "model",
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "img_size": "image_size",
+    "lr": "learning_rate",
+    "lr_schedule": "lr_schedule",
+    "seed": "seed",
+    "validation": "validation",
+    "validation_fraction": "validation_fraction",
+    "patience": "early_stopping_patience",
+    "strategy": "strategy",
+}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a classifier on a folder of labelled images",
+        description=(
+            "Train a classifier and record it as a run in the workspace (see `runs list`). Values start from "
+            "the recipe and each option below overrides one of them. Without --data, the generated demo "
+            "dataset is used."
+        ),
+    )
+    parser.add_argument("--data", type=Path, metavar="DIR", help="dataset folder (default: the demo dataset)")
+    parser.add_argument(
+        "--recipe",
+        choices=RECIPES,
+        default="studio",
+        help="starting values: 'studio' (compact model, leak-free validation split; the default) or "
+        "'tutorial' (the seed tutorial's model, augmentation and validation on the test split)",
+    )
+    parser.add_argument("--model", choices=MODEL_NAMES, help="network to train")
+    parser.add_argument(
+        "--augment",
+        choices=RECIPES,
+        help="that recipe's augmentation: 'studio' (face-sized crops, rotation, colour jitter) or "
+        "'tutorial' (the seed's shear, zoom, shifts and flip)",
+    )
+    parser.add_argument("--epochs", type=int, metavar="N", help="passes over the training images")
+    parser.add_argument("--batch-size", type=int, metavar="N", help="images per step (the global batch)")
+    parser.add_argument("--img-size", type=int, metavar="N", help="images are resized to N x N pixels")
+    parser.add_argument("--lr", type=float, metavar="X", help="Adam learning rate")
+    parser.add_argument(
+        "--lr-schedule",
+        choices=LR_SCHEDULES,
+        help="'cosine': decay the learning rate to 0 over the epochs (studio); 'constant' (tutorial)",
+    )
+    parser.add_argument("--seed", type=int, metavar="N", help="seed for the split, shuffling and weights")
+    parser.add_argument(
+        "--validation",
+        choices=VALIDATION_SOURCES,
+        help="'split': hold out part of the training folder, near-duplicates kept on one side; "
+        "'test': the dataset's own test folder",
+    )
+    parser.add_argument(
+        "--validation-fraction", type=float, metavar="F", help="share held out with --validation split"
+    )
+    parser.add_argument(
+        "--patience",
+        type=int,
+        metavar="N",
+        help="stop after N epochs without better validation accuracy (0: off)",
+    )
+    parser.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        help="tf.distribute strategy; 'auto' mirrors over several GPUs when there are any",
+    )
+    parser.add_argument(
+        "--detach", action="store_true", help="train in the background; print the run id and return at once"
+    )
+    parser.add_argument("--run-dir", type=Path, help=argparse.SUPPRESS)
+    parser.set_defaults(handler=run)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The recipe's TrainConfig with every option given on the command line applied."""
+    changes: dict[str, Any] = {
+        field: getattr(args, option)
+        for option, field in OVERRIDES.items()
+        if getattr(args, option) is not None
+    }
+    if args.data is not None:
+        if not args.data.expanduser().is_dir():
+            raise FileNotFoundError(f"The dataset folder {args.data} does not exist.")
+        changes["data_dir"] = str(args.data.expanduser().resolve())
+    if args.augment is not None:
+        changes["augment"] = recipe(args.augment).augment
+    return recipe(args.recipe).replace(**changes)
+
+
+def run(args: argparse.Namespace) -> int:
+    from simpsons_core.runs import folder as runs
+
+    if args.run_dir is not None:
+        return _run_child(args.run_dir)
+    config = config_from_args(args)
+    if args.detach:
+        run_id = runs.start_run(config)
+        print(f"Started run {run_id} in the background ({runs.run_dir(run_id)}).")
+        print(f"Follow it with: python -m simpsons_core runs show {run_id}")
+        return 0
+    run_id = runs.begin_run(config)
+    return _train_with_progress_bar(config, runs.run_dir(run_id))
+
+
+def _run_child(folder: Path) -> int:
+    """The detached process of `runs.start_run`: train the config.json in `folder`."""
+    from simpsons_core.runs import folder as runs
+    from simpsons_core.training.trainer import train_in_foreground
+
+    config = runs.read_run(folder).train_config()
+    if config is None:
+        runs.write_status(folder, state="failed", error="config.json is missing or damaged.")
+        runs.release_lock(folder.name)
+        return 2
+    info = train_in_foreground(config, folder)
+    print(f"Run {info.id} {info.state}" + (f": {info.error}" if info.error else "."))
+    return 0 if info.state in ("completed", "cancelled") else 1
+
+
+def _train_with_progress_bar(config: TrainConfig, folder: Path) -> int:
+    from tqdm import tqdm
+
+    from simpsons_core.training.trainer import train_in_foreground
+
+    print(f"Run {folder.name}: {folder}")
+    bar = tqdm(total=0, unit="batch", dynamic_ncols=True, disable=None)
+
+    def show(line: dict[str, Any]) -> None:
+        if line["type"] == "phase":
+            bar.set_description(line["phase"])
+        elif line["type"] == "progress":
+            bar.total = line["steps"] * config.epochs
+            bar.set_description(f"epoch {line['epoch']}/{config.epochs}")
+            bar.set_postfix(loss=f"{line['loss']:.4f}", accuracy=f"{line['accuracy']:.3f}", refresh=False)
+            bar.update((line["epoch"] - 1) * line["steps"] + line["step"] - bar.n)
+        elif line["type"] == "epoch":
+            bar.write(_epoch_summary(line, config.epochs))
+
+    try:
+        info = train_in_foreground(config, folder, progress=show)
+    finally:
+        bar.close()
+    from simpsons_core.cli.runs import accuracy_text
+
+    print(f"Run {info.id} {info.state}, {accuracy_text(info, 'best validation accuracy')}.")
+    if info.error:
+        print(f"error: {info.error}", file=sys.stderr)
+    return {"completed": 0, "cancelled": 130}.get(info.state, 1)
+
+
+def _epoch_summary(line: dict[str, Any], epochs: int) -> str:
+    def value(key: str) -> str:
+        return "-" if line.get(key) is None else f"{line[key]:.4f}"
+
+    return (
+        f"epoch {line['epoch']}/{epochs}: loss {value('loss')} accuracy {value('accuracy')} "
+        f"val_loss {value('val_loss')} val_accuracy {value('val_accuracy')} ({line['seconds']:.1f} s)"
+    )

@@ -1,0 +1,104 @@
+"""Validation images the model has never seen, not even as a re-encoded, resized or mirrored twin.
+
+A random split of a folder of TV frames puts copies of the same frame on both sides, so validation accuracy
+measures memory. `split_for_training` holds out whole near-duplicate clusters (the scan's, from cached
+fingerprints), stratified by class: each class's validation count is within one image of its share whenever
+the clusters allow it. The dataset's own test split may overlap training; `overlap_with_training` says how
+much, in the words pages and commands use.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from simpsons_core.config import TrainConfig
+from simpsons_core.data.folders import DatasetLayout, LabelledImage
+from simpsons_core.data.near_duplicates import connected_components, near_duplicate_pairs
+from simpsons_core.data.scan_cache import Progress, fingerprints_of, inspect_files
+
+
+def split_for_training(
+    layout: DatasetLayout, config: TrainConfig, progress: Progress | None = None
+) -> tuple[list[LabelledImage], list[LabelledImage]]:
+    """(training images, validation images) for `config.validation`.
+
+    "test" returns the dataset's own splits; "split" holds out `config.validation_fraction` of the training
+    folder with `config.seed`, keeping near-duplicate clusters on one side.
+    """
+    if config.validation == "test":
+        if not layout.test:
+            raise ValueError(
+                f"{layout.root} has no test split; validate on a held-out part of training instead "
+                "(validation 'split')."
+            )
+        return list(layout.train), list(layout.test)
+    clusters = near_duplicate_clusters(layout, progress)
+    held_out = grouped_stratified_split(
+        [item.label for item in layout.train], clusters, config.validation_fraction, config.seed
+    )
+    train = [item for item, out in zip(layout.train, held_out, strict=True) if not out]
+    validation = [item for item, out in zip(layout.train, held_out, strict=True) if out]
+    return train, validation
+
+
+def near_duplicate_clusters(layout: DatasetLayout, progress: Progress | None = None) -> np.ndarray:
+    """Cluster label per training image: near-duplicates (byte-identical files included) share one."""
+    infos = inspect_files(layout.root, [item.path for item in layout.train], progress).infos
+    pairs, _ = near_duplicate_pairs(fingerprints_of(infos))
+    return connected_components(len(infos), pairs.i, pairs.j)
+
+
+def grouped_stratified_split(
+    labels: Sequence[str], groups: Sequence[int], fraction: float, seed: int
+) -> np.ndarray:
+    """Boolean mask of the items to hold out: whole groups, about `fraction` of each label.
+
+    Groups are visited in an order shuffled by `seed`; a group is held out when that keeps every label it
+    contains at or under its target (the label's count times `fraction`, rounded). Singletons fill the last
+    places, so each label lands exactly on its target unless its images sit in groups too big to fit.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must be between 0 and 1, not {fraction}.")
+    members: dict[int, list[int]] = defaultdict(list)
+    for index, group in enumerate(groups):
+        members[int(group)].append(index)
+    target = {label: math.floor(count * fraction + 0.5) for label, count in Counter(labels).items()}
+    taken: Counter[str] = Counter()
+    held_out = np.zeros(len(labels), dtype=bool)
+    ordered = sorted(members.values())
+    for position in np.random.default_rng(seed).permutation(len(ordered)):
+        indices = ordered[position]
+        need = Counter(labels[i] for i in indices)
+        if all(taken[label] + n <= target[label] for label, n in need.items()):
+            taken.update(need)
+            held_out[indices] = True
+    return held_out
+
+
+class Overlap(NamedTuple):
+    """How many of the dataset's test images are near-duplicates of its training images."""
+
+    near_duplicates: int
+    test_images: int
+
+    @property
+    def phrase(self) -> str:
+        if self.near_duplicates == 0:
+            return f"no overlap with training found (0 of {self.test_images} near-duplicates)"
+        return f"may overlap training: {self.near_duplicates} of {self.test_images} near-duplicates"
+
+
+def overlap_with_training(layout: DatasetLayout, progress: Progress | None = None) -> Overlap:
+    """The test split's overlap with training, from cached fingerprints (fast after a scan)."""
+    if not layout.test:
+        return Overlap(0, 0)
+    items = layout.test + layout.train
+    infos = inspect_files(layout.root, [item.path for item in items], progress).infos
+    test, train = fingerprints_of(infos[: len(layout.test)]), fingerprints_of(infos[len(layout.test) :])
+    pairs, _ = near_duplicate_pairs(test, train)
+    return Overlap(len(np.unique(pairs.i)), len(layout.test))

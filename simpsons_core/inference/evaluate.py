@@ -1,0 +1,335 @@
+"""Measuring a run's model on labelled images: accuracy, confusion matrix, per-class figures, worst mistakes.
+
+Images go through the training pipeline's own decoding and evaluation dataset, so the figures are about
+exactly what the model saw in training. The result is saved as `evaluation-<split>.json` in the run folder,
+where the dashboard reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from simpsons_core import atomic
+from simpsons_core.data.images import is_image_name
+from simpsons_core.inference.predict import resolve_run
+
+if TYPE_CHECKING:
+    from simpsons_core.data.folders import DatasetLayout, LabelledImage
+    from simpsons_core.runs.folder import RunInfo
+
+SPLITS = ("test", "validation")
+
+
+@dataclass(frozen=True)
+class ClassReport:
+    """Precision: of the images predicted as this class, the share that are. Recall: of the images of this
+    class, the share found. F1: their harmonic mean. Support: images of this class evaluated."""
+
+    name: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass(frozen=True)
+class Mistake:
+    path: str
+    true_label: str
+    predicted: str
+    loss: float  # cross-entropy of the true class, -ln p(true): high means confidently wrong
+    probabilities: dict[str, float]
+
+
+@dataclass
+class Evaluation:
+    """One evaluation of a run's model.
+
+    Attributes:
+        run_id: the run evaluated.
+        split: "test", "validation", or "folder:<name>" for a folder given by the user.
+        source: the folder the images came from and how they were chosen, in words.
+        labels: the model's classes, in output order (rows and columns of `confusion`).
+        accuracy: share of scored images whose predicted class is the true one.
+        confusion: counts, rows the true class, columns the predicted class.
+        classes: per-class precision, recall, F1 and support, in `labels` order.
+        mistakes: every misclassified image, the most confidently wrong (highest loss) first.
+        images: images scored.
+        unknown_classes: class name -> images in the folder of classes the model does not know (not scored).
+        skipped: (path, reason) for files that could not be decoded.
+        leak_note: for the dataset's test split, how much of it has near-duplicates in training, e.g.
+            "may overlap training: 12 of 200 near-duplicates"; None for other images.
+        created: when it was computed (ISO 8601, local time).
+    """
+
+    run_id: str
+    split: str
+    source: str
+    labels: list[str]
+    accuracy: float
+    confusion: list[list[int]]
+    classes: list[ClassReport]
+    mistakes: list[Mistake]
+    images: int
+    unknown_classes: dict[str, int] = field(default_factory=dict)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    leak_note: str | None = None
+    created: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Evaluation:
+        data = dict(data)
+        data["classes"] = [ClassReport(**c) for c in data["classes"]]
+        data["mistakes"] = [Mistake(**m) for m in data["mistakes"]]
+        data["skipped"] = [tuple(s) for s in data.get("skipped", [])]
+        return cls(**data)
+
+    def table(self, mistakes: int = 10) -> str:
+        """Plain text for a terminal: summary, per-class table, confusion matrix, worst mistakes."""
+        lines = [f"Run {self.run_id}, {self.split}: {self.source}"]
+        lines.append(f"{self.images} images, accuracy {self.accuracy:.3f}")
+        if self.leak_note:
+            lines[-1] += f" ({self.leak_note})"
+        width = max(12, *(len(name) for name in self.labels)) + 2
+        lines += ["", f"{'class':<{width}}{'precision':>10}{'recall':>8}{'f1':>8}{'support':>9}"]
+        lines += [
+            f"{c.name:<{width}}{c.precision:>10.3f}{c.recall:>8.3f}{c.f1:>8.3f}{c.support:>9}"
+            for c in self.classes
+        ]
+        short = [name[:8] for name in self.labels]
+        lines += ["", "Confusion matrix (rows: true class, columns: predicted class)"]
+        lines.append(" " * width + "".join(f"{name:>9}" for name in short))
+        lines += [
+            f"{name:<{width}}" + "".join(f"{count:>9}" for count in row)
+            for name, row in zip(self.labels, self.confusion, strict=True)
+        ]
+        if self.mistakes:
+            lines += [
+                "",
+                f"Most confidently wrong ({min(mistakes, len(self.mistakes))} of {len(self.mistakes)}):",
+            ]
+            lines += [
+                f"  {m.true_label} -> {m.predicted} (p={m.probabilities[m.predicted]:.2f}, loss {m.loss:.2f})"
+                f"  {m.path}"
+                for m in self.mistakes[:mistakes]
+            ]
+        if self.unknown_classes:
+            listed = ", ".join(f"{name} ({count})" for name, count in sorted(self.unknown_classes.items()))
+            lines += ["", f"Not scored, classes this model does not know: {listed}"]
+        if self.skipped:
+            lines += ["", f"Skipped {len(self.skipped)} unreadable file(s):"]
+            lines += [f"  {path}: {reason}" for path, reason in self.skipped]
+        return "\n".join(lines)
+
+
+def score(
+    labels: Sequence[str], true: np.ndarray, probabilities: np.ndarray
+) -> tuple[float, np.ndarray, list]:
+    """(accuracy, confusion matrix, per-class reports) from true class indices and predicted probabilities."""
+    predicted = probabilities.argmax(axis=1)
+    confusion = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    np.add.at(confusion, (true, predicted), 1)
+    hits = np.diag(confusion).astype(float)
+    support, predicted_count = confusion.sum(axis=1), confusion.sum(axis=0)
+    precision = np.divide(hits, predicted_count, out=np.zeros_like(hits), where=predicted_count > 0)
+    recall = np.divide(hits, support, out=np.zeros_like(hits), where=support > 0)
+    both = precision + recall
+    f1 = np.divide(2 * precision * recall, both, out=np.zeros_like(hits), where=both > 0)
+    classes = [
+        ClassReport(name, float(p), float(r), float(f), int(s))
+        for name, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
+    ]
+    accuracy = float(hits.sum() / max(1, len(true)))
+    return accuracy, confusion, classes
+
+
+def evaluate(
+    run: str | Path,
+    split: str = "test",
+    data_dir: str | Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Evaluation:
+    """Evaluate `run`'s model and save the result as `evaluation-<split>.json` in the run folder.
+
+    Args:
+        run: a run id, a run folder, or "latest".
+        split: "test" (the dataset's own test split) or "validation" (the run's leak-free validation split,
+            re-created from its config). Ignored when `data_dir` is given.
+        data_dir: evaluate every labelled image in this folder instead: class subfolders, or files lying flat
+            and labelled by name (`bart_simpson_12.jpg`), or a whole dataset (its test split).
+        progress: `progress(done, total)` while decoding images.
+    """
+    info = resolve_run(run)
+    config = info.train_config()
+    labels = info.labels
+    items, unlabelled, source, leak_note, split = _items(info, labels, split, data_dir)
+    known = [item for item in items if item.label in labels]
+    unknown = dict(Counter([item.label for item in items if item.label not in labels] + unlabelled))
+    if not known:
+        count = len(items) + len(unlabelled)
+        raise ValueError(f"None of the {count} images in {source} is of a class this model knows.")
+
+    import keras
+
+    from simpsons_core.data.decoding import decode_images
+    from simpsons_core.data.pipeline import evaluation_dataset
+
+    decoded = decode_images(known, labels, config.image_size, progress=progress)
+    model = keras.saving.load_model(info.model_path, compile=False)
+    probabilities = np.asarray(
+        model.predict(evaluation_dataset(decoded, config), verbose=0), dtype=np.float64
+    )
+    true = np.asarray(decoded.labels, dtype=np.int64)
+    accuracy, confusion, classes = score(labels, true, probabilities)
+    evaluation = Evaluation(
+        run_id=info.id,
+        split=split,
+        source=source,
+        labels=labels,
+        accuracy=accuracy,
+        confusion=confusion.tolist(),
+        classes=classes,
+        mistakes=_mistakes(labels, decoded.paths, true, probabilities),
+        images=len(true),
+        unknown_classes=unknown,
+        skipped=[(str(path), reason) for path, reason in decoded.skipped],
+        leak_note=leak_note,
+        created=time.strftime("%Y-%m-%dT%H:%M:%S"),
+    )
+    atomic.write_json(evaluation_path(info.path, split), evaluation.to_dict())
+    return evaluation
+
+
+def read_evaluation(run: str | Path, split: str = "test") -> Evaluation | None:
+    """The saved evaluation of `run` on `split`, or None when there is none (or it is unreadable).
+
+    A run that cannot be resolved at all (missing, or without a model yet) raises as `resolve_run` does.
+    """
+    path = evaluation_path(resolve_run(run).path, split)
+    try:
+        return Evaluation.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (FileNotFoundError, ValueError, TypeError, KeyError):
+        return None
+
+
+def evaluation_path(run_folder: Path, split: str) -> Path:
+    return run_folder / f"evaluation-{re.sub(r'[^A-Za-z0-9_.-]+', '-', split)}.json"
+
+
+def run_dataset(info: RunInfo) -> DatasetLayout:
+    """The run's dataset as it is on disk now (the demo dataset for a run trained on it)."""
+    from simpsons_core.data.demo import ensure_demo_dataset
+    from simpsons_core.data.folders import detect_layout
+
+    recorded = info.config.get("dataset") or {}
+    root = recorded.get("path") or info.train_config().data_dir
+    if not root and "imported_from" in info.config:
+        raise FileNotFoundError(
+            f"Run {info.id} was imported without a dataset; evaluate it on a folder (--data DIR)."
+        )
+    root = Path(root) if root else ensure_demo_dataset()
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"Run {info.id}'s dataset {root} is not here; evaluate on a folder (--data DIR)."
+        )
+    return detect_layout(root)
+
+
+def _items(
+    info: RunInfo, labels: list[str], split: str, data_dir: str | Path | None
+) -> tuple[list[LabelledImage], list[str], str, str | None, str]:
+    """(labelled images, guessed classes of images no known class name matches, where the images came from in
+    words, leak note, split name)."""
+    from simpsons_core.data.folders import detect_layout
+
+    if data_dir is not None:
+        folder = Path(data_dir).expanduser()
+        name = f"folder:{folder.name}"
+        if folder.is_dir() and any(is_image_name(p) for p in folder.iterdir()):
+            items, unlabelled = _flat_items(folder, labels)
+            return items, unlabelled, f"{folder} (files labelled by name)", None, name
+        layout = detect_layout(folder)
+        if layout.test:
+            return layout.test, _unlabelled(layout), f"{layout.root} (its test split)", None, name
+        return layout.train, [], f"{layout.root} ({layout.description})", None, name
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {split!r}.")
+    from simpsons_core.data.splits import overlap_with_training, split_for_training
+
+    layout = run_dataset(info)
+    if split == "validation":
+        config = info.train_config()
+        _, validation = split_for_training(layout, config)
+        how = (
+            "the dataset's test split"
+            if config.validation == "test"
+            else "the run's leak-free validation split"
+        )
+        return validation, [], f"{layout.root} ({how})", None, split
+    if not layout.test:
+        raise ValueError(f"{layout.root} has no test split; evaluate on the validation split instead.")
+    return (
+        layout.test,
+        _unlabelled(layout),
+        f"{layout.root} (its test split)",
+        overlap_with_training(layout).phrase,
+        split,
+    )
+
+
+def _flat_items(folder: Path, labels: list[str]) -> tuple[list[LabelledImage], list[str]]:
+    """Images lying flat in `folder`, labelled by the model's class their name starts with
+    (`bart_simpson_12.jpg`); for the others, a guess at their class from the name, to report."""
+    from simpsons_core.data.folders import LabelledImage, label_from_name
+
+    items, unlabelled = [], []
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and is_image_name(p)):
+        label = label_from_name(path.name, labels)
+        if label is None:
+            unlabelled.append(_guess_class(path))
+        else:
+            items.append(LabelledImage(path, label))
+    return items, unlabelled
+
+
+def _unlabelled(layout: DatasetLayout) -> list[str]:
+    """Guessed classes of the test files whose names match no class of the dataset."""
+    return [
+        _guess_class(p.path)
+        for p in layout.problems
+        if p.kind == "unlabelled" and p.path is not None and p.path.parent == layout.test_dir
+    ]
+
+
+def _guess_class(path: Path) -> str:
+    """`maggie_simpson_3.jpg` -> "maggie_simpson": the name without its trailing number."""
+    return re.sub(r"[\s_-]*\d+$", "", path.stem) or path.stem
+
+
+def _mistakes(
+    labels: Sequence[str], paths: Sequence[Path], true: np.ndarray, probabilities: np.ndarray
+) -> list[Mistake]:
+    losses = -np.log(np.clip(probabilities[np.arange(len(true)), true], 1e-12, 1.0))
+    wrong = np.flatnonzero(probabilities.argmax(axis=1) != true)
+    return [
+        Mistake(
+            path=str(paths[i]),
+            true_label=labels[true[i]],
+            predicted=labels[int(probabilities[i].argmax())],
+            loss=float(losses[i]),
+            probabilities={name: float(p) for name, p in zip(labels, probabilities[i], strict=True)},
+        )
+        for i in sorted(wrong, key=lambda i: -losses[i])
+    ]

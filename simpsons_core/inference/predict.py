@@ -1,0 +1,257 @@
+"""Classifying pictures with a trained run: files, folders, uploads (bytes or file objects) and PIL images.
+
+A `Predictor` loads a run's model and labels once and keeps one compiled call warm: `model.predict` builds a
+data pipeline on every call (about 50 ms for one image on this CPU), a traced `tf.function` with a fixed input
+signature costs about 2 ms. Pixels come from `images.load_pixels` and are scaled by
+`pipeline.prepare_for_model`, exactly as in training and evaluation, so the same file gets the same
+probabilities everywhere.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from simpsons_core.config import AugmentConfig
+from simpsons_core.data.images import ImageError, ImageSource, is_image_name, load_pixels
+
+if TYPE_CHECKING:
+    import keras
+
+    from simpsons_core.runs.folder import RunInfo
+
+
+def resolve_run(run: str | Path) -> RunInfo:
+    """A run id, a run folder path, or "latest" (the newest completed run) -> the run, checked to hold what
+    using its model needs: a saved model, labels and a readable config."""
+    from simpsons_core.runs import folder as runs
+
+    if str(run) == "latest":
+        completed = [info for info in runs.list_runs() if info.state == "completed"]
+        if not completed:
+            raise FileNotFoundError("There is no completed run yet; train one first.")
+        info = completed[-1]
+    elif Path(run).expanduser().is_dir():
+        info = runs.read_run(Path(run).expanduser().resolve())
+    else:
+        try:
+            folder: Path | None = runs.run_dir(str(run))
+        except ValueError:  # not a plain folder name
+            folder = None
+        if folder is None or not folder.is_dir():
+            raise FileNotFoundError(
+                f"No run {str(run)!r}: give a run id (see `runs list`), a run folder, or 'latest'."
+            )
+        info = runs.read_run(folder)
+    if info.model_path is None:
+        raise FileNotFoundError(f"Run {info.id} has no saved model yet (no best.keras or model.keras).")
+    if not info.labels or info.train_config() is None:
+        raise ValueError(
+            f"Run {info.id} cannot be used: {' '.join(info.problems) or 'its labels are empty.'}"
+        )
+    return info
+
+
+def model_key(info: RunInfo) -> tuple[str, float]:
+    """(model path, modification time): a cache key for a loaded `Predictor` that changes when the run saves a
+    new model (the dashboard caches on it)."""
+    path = info.model_path
+    return str(path), path.stat().st_mtime if path else 0.0
+
+
+LOW_CONFIDENCE = 0.5  # below this the top class is more likely wrong than right
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What the model says about one picture, or why it could not say anything.
+
+    Attributes:
+        source: the file name (or "the image" for anonymous bytes), for display and CSV rows.
+        probabilities: class name -> probability, in the model's output order; empty when `error` is set.
+        top: the `k` most likely (class name, probability) pairs, most likely first.
+        error: a message naming the problem when the picture could not be read; None on success.
+    """
+
+    source: str
+    probabilities: dict[str, float]
+    top: list[tuple[str, float]]
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def label(self) -> str | None:
+        return self.top[0][0] if self.top else None
+
+    @property
+    def confidence(self) -> float:
+        return self.top[0][1] if self.top else 0.0
+
+    @property
+    def low_confidence(self) -> bool:
+        """Below `LOW_CONFIDENCE` the top class is more likely wrong than right: say so to the user."""
+        return self.ok and self.confidence < LOW_CONFIDENCE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "label": self.label,
+            "confidence": self.confidence,
+            "top": [list(pair) for pair in self.top],
+            "probabilities": self.probabilities,
+            "error": self.error,
+        }
+
+
+class Predictor:
+    """A trained model with its labels and preprocessing, ready for fast repeated calls.
+
+    Args:
+        model: a Keras classifier taking `image_size` x `image_size` x 3 float inputs, ending in a softmax.
+        labels: class names in the model's output order.
+        augment: the run's augmentation config; only its `rescale` applies at prediction time.
+        batch_size: how many decoded images go through the model at once when predicting many files.
+
+    Example:
+
+    ```python
+    predictor = Predictor.from_run("latest")
+    [result] = predictor.predict(["homer.jpg"])
+    print(result.label, result.confidence)
+    ```
+    """
+
+    def __init__(
+        self, model: keras.Model, labels: Sequence[str], augment: AugmentConfig, batch_size: int = 64
+    ) -> None:
+        import tensorflow as tf
+
+        from simpsons_core.data.pipeline import prepare_for_model
+
+        shape = model.input_shape
+        if len(shape) != 4 or shape[1] != shape[2] or shape[3] != 3:
+            raise ValueError(
+                f"The model takes inputs of shape {shape}; a square RGB image input is expected."
+            )
+        classes = model.output_shape[-1]
+        if classes != len(labels):
+            raise ValueError(f"The model has {classes} outputs but {len(labels)} labels were given.")
+        self.model = model
+        self.labels = list(labels)
+        self.image_size = int(shape[1])
+        self.augment = augment
+        self.batch_size = batch_size
+        signature = [tf.TensorSpec([None, self.image_size, self.image_size, 3], tf.uint8)]
+
+        @tf.function(input_signature=signature, autograph=False)
+        def probabilities(pixels: tf.Tensor) -> tf.Tensor:
+            return model(prepare_for_model(pixels, augment), training=False)
+
+        # The concrete function, called directly, skips tf.function's per-call dispatch: about 1 ms of a 7 ms
+        # single-image prediction (benchmarks/reports/latest.md, section 4).
+        self._probabilities = probabilities.get_concrete_function()
+        self.probabilities(np.zeros((1, self.image_size, self.image_size, 3), np.uint8))  # trace once, now
+
+    @classmethod
+    def from_run(cls, run: str | Path) -> Predictor:
+        """Load a run's best model (best.keras, else model.keras) and labels. `run` is an id, a folder or
+        "latest". To cache it (the dashboard does), key on `model_key(info)` so a new model is picked up."""
+        import keras
+
+        info = resolve_run(run)
+        model = keras.saving.load_model(info.model_path, compile=False)
+        return cls(model, info.labels, info.train_config().augment)
+
+    def probabilities(self, pixels: np.ndarray) -> np.ndarray:
+        """uint8 pixels [N, S, S, 3] -> float32 probabilities [N, classes]."""
+        return self._probabilities(np.asarray(pixels, dtype=np.uint8)).numpy()
+
+    def predict(
+        self,
+        sources: Iterable[ImageSource],
+        top_k: int = 3,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[Prediction]:
+        """One `Prediction` per source, in order. A picture that cannot be read gets a `Prediction` with its
+        `error` set instead of raising, so one bad upload never spoils a batch. `progress(done, total)` is
+        called after each batch."""
+        sources = list(sources)
+        results: list[Prediction] = []
+        for start in range(0, len(sources), self.batch_size):
+            results.extend(self._predict_batch(sources[start : start + self.batch_size], top_k))
+            if progress:
+                progress(len(results), len(sources))
+        return results
+
+    def predict_one(self, source: ImageSource, top_k: int = 3) -> Prediction:
+        return self._predict_batch([source], top_k)[0]
+
+    def load(self, source: ImageSource) -> np.ndarray:
+        """The uint8 pixels the model sees for `source` (raises `ImageError`)."""
+        return load_pixels(source, self.image_size)
+
+    def _predict_batch(self, sources: Sequence[ImageSource], top_k: int) -> list[Prediction]:
+        pixels: list[np.ndarray] = []
+        errors: list[str | None] = []
+        for source in sources:
+            try:
+                pixels.append(self.load(source))
+                errors.append(None)
+            except ImageError as error:
+                errors.append(str(error))
+        rows = iter(self.probabilities(np.stack(pixels)) if pixels else [])
+        return [
+            self._prediction(source_name(source), next(rows), top_k)
+            if error is None
+            else Prediction(source_name(source), {}, [], error)
+            for source, error in zip(sources, errors, strict=True)
+        ]
+
+    def _prediction(self, name: str, row: np.ndarray, top_k: int) -> Prediction:
+        order = np.argsort(-row, kind="stable")[: max(1, top_k)]
+        return Prediction(
+            source=name,
+            probabilities={label: float(p) for label, p in zip(self.labels, row, strict=True)},
+            top=[(self.labels[i], float(row[i])) for i in order],
+        )
+
+
+def source_name(source: ImageSource) -> str:
+    if isinstance(source, (str, Path)):
+        return str(source)
+    return str(getattr(source, "name", None) or "the image")
+
+
+def image_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Files named directly, plus every image file inside named folders (recursively, sorted). A named file is
+    kept whatever its suffix, so a misnamed or broken file gets its own error row rather than vanishing."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and is_image_name(p)))
+        else:
+            found.append(path)
+    return found
+
+
+def write_csv(predictions: Sequence[Prediction], labels: Sequence[str], out: Path) -> None:
+    """One row per picture: source, label, confidence, error, then one probability column per class."""
+    from simpsons_core.atomic import write_text
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["source", "label", "confidence", "error", *labels])
+    for p in predictions:
+        probabilities = [f"{p.probabilities[name]:.6f}" if p.ok else "" for name in labels]
+        confidence = f"{p.confidence:.6f}" if p.ok else ""
+        writer.writerow([p.source, p.label or "", confidence, p.error or "", *probabilities])
+    write_text(Path(out), buffer.getvalue())

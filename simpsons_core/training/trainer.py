@@ -1,0 +1,306 @@
+"""The training loop of a run: data from the pipeline, a model built inside a `tf.distribute` strategy, and
+a Keras callback that keeps the run folder current (see `simpsons_core.runs.folder` for the files).
+
+`train_in_foreground` is what both the CLI's `train` command and the detached child of `runs.start_run` call,
+so a run trained from a terminal and one started from the dashboard write the same folder the same way.
+
+This module imports TensorFlow only when it needs it: a fresh training process finds, splits and decodes its
+images (no TensorFlow involved) while another thread imports TensorFlow, which takes seconds of the time
+before a user sees the first progress line.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from simpsons_core import atomic
+from simpsons_core.config import TrainConfig
+from simpsons_core.data import decoding, demo, folders, splits
+from simpsons_core.runs import folder as runs
+from simpsons_core.training.control import (
+    PROGRESS_INTERVAL_SECONDS,
+    Progress,
+    RunCancelled,
+    StopRequest,
+    write_status,
+)
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
+
+
+def train_in_foreground(config: TrainConfig, run_dir: Path, progress: Progress | None = None) -> runs.RunInfo:
+    """Train `config` in this process, writing the run folder `run_dir` as it goes; returns the finished run.
+
+    Holds the workspace's training lock meanwhile (adopting it when `runs.start_run` took it for this run).
+    Never raises for a failed run: the returned RunInfo has state "failed" and the error, and the traceback
+    goes to stderr (log.txt in a detached run). A stop request ends the run as "cancelled" after the current
+    batch, with model.keras saved.
+
+    Args:
+        config: what to train.
+        run_dir: the run folder (created if needed).
+        progress: called with every line appended to metrics.jsonl, and with {"type": "phase", "phase",
+            "done", "total"} while the data is found and decoded.
+    """
+    folder = Path(run_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    status: dict[str, Any] = {
+        "state": "running",
+        "run_id": folder.name,
+        **runs.process_identity(),
+        "phase": "starting",
+        "epoch": 0,
+        "epochs": config.epochs,
+        "step": 0,
+        "total_steps": None,
+        "eta_seconds": None,
+        "started_at": runs.read_status(folder).get("started_at") or runs.now(),
+        "error": None,
+    }
+    stop = StopRequest(folder)
+    with runs.holding_lock(folder.name), stop.handling_signals():
+        write_status(folder, status)
+        try:
+            keras_import = _import_keras_in_background()
+            data = _load_data(config, folder, status, progress)
+            keras_import.join()
+            if stop:
+                raise RunCancelled
+            _train(config, folder, status, stop, progress, *data)
+            status.update(state="completed", phase="done", eta_seconds=0)
+        except RunCancelled:
+            status.update(state="cancelled", phase="cancelled", eta_seconds=None)
+        except Exception as error:
+            traceback.print_exc()
+            status.update(state="failed", phase="failed", eta_seconds=None, error=_describe(error))
+        except BaseException:
+            write_status(folder, {**status, "state": "failed", "error": "training was interrupted"})
+            raise
+        status["finished_at"] = runs.now()
+        write_status(folder, status)
+    return runs.read_run(folder)
+
+
+def _import_keras_in_background() -> threading.Thread:
+    """Start importing Keras (and TensorFlow) in a thread. The data modules are imported already (at the top
+    of this module), so the data work imports little of its own meanwhile, and never TensorFlow."""
+    thread = threading.Thread(
+        target=importlib.import_module, args=("keras",), name="import-keras", daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def _train(
+    config: TrainConfig,
+    folder: Path,
+    status: dict[str, Any],
+    stop: StopRequest,
+    progress: Progress | None,
+    found: folders.DatasetLayout,
+    train_images: decoding.DecodedImages,
+    val_images: decoding.DecodedImages,
+) -> None:
+    import keras
+
+    from simpsons_core.data import pipeline
+    from simpsons_core.training import models
+    from simpsons_core.training.recorder import RunRecorder
+
+    status.update(phase="building the model", phase_done=0, phase_total=0)
+    write_status(folder, status)
+    keras.utils.set_random_seed(config.seed)
+    strategy = choose_strategy(config.strategy)
+    train_ds, steps = pipeline.training_dataset(train_images, config)
+    with strategy.scope():
+        model = models.build_model(config.model, config.image_size, len(found.classes))
+        models.compile_model(model, learning_rate(config, steps))
+    val_ds = pipeline.evaluation_dataset(val_images, config)
+    status["strategy"] = f"{_strategy_name(strategy)} over {strategy.num_replicas_in_sync} device(s)"
+    _log(
+        f"Training {config.model} on {len(train_images)} images ({steps} batches of {config.batch_size} an "
+        f"epoch), validating on {len(val_images)}, {config.epochs} epochs, {status['strategy']}."
+    )
+    callbacks: list[keras.callbacks.Callback] = [
+        RunRecorder(folder, status, config.epochs, steps, stop=stop, progress=progress)
+    ]
+    if config.early_stopping_patience:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_accuracy", mode="max", patience=config.early_stopping_patience
+            )
+        )
+    try:
+        model.fit(
+            train_ds,
+            steps_per_epoch=steps,
+            epochs=config.epochs,
+            validation_data=val_ds,
+            callbacks=callbacks,
+            shuffle=False,  # the pipeline shuffles, reproducibly
+            verbose=0,
+        )
+    finally:
+        # The last weights, after a normal end or a cancel (then the exception continues).
+        if sys.exc_info()[0] in (None, RunCancelled):
+            status["phase"] = "saving"
+            write_status(folder, status)
+            runs.save_model(model, folder / runs.MODEL_FILE)
+    _score_test_split(config, found, folder, status, progress)
+
+
+def learning_rate(
+    config: TrainConfig, steps_per_epoch: int
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """Adam's learning rate for `config.lr_schedule`: constant, or a cosine decay from `config.learning_rate`
+    to 0 over the planned steps (the last epochs take small steps and settle, which the leak-free validation
+    accuracy rewards; an early stop simply ends it sooner)."""
+    import keras
+
+    if config.lr_schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(config.learning_rate, config.epochs * steps_per_epoch)
+    return config.learning_rate
+
+
+def _score_test_split(
+    config: TrainConfig, found: Any, folder: Path, status: dict[str, Any], progress: Progress | None
+) -> None:
+    """Record in status.json the best model's accuracy on the dataset's own test split (`test_accuracy`) and
+    how much of that split has near-duplicates in training (`test_overlap`), so that every reader shows the
+    leak-free figure and the test-split figure side by side and sees the inflation.
+
+    A run validated on the leak-free split is evaluated on the test split (saved as evaluation-test.json, as
+    the Evaluate page does); a run validated on the test split measured it already (its best val_accuracy),
+    so only the overlap is worked out. A dataset without a test split records nothing, and a failure here
+    is logged without failing the run: the model is trained and saved by now.
+    """
+    if not found.test:
+        return
+    from simpsons_core.data import splits
+    from simpsons_core.inference import evaluate
+
+    status["phase"] = "scoring the test split"
+    write_status(folder, status)
+    if progress:
+        progress({"type": "phase", "phase": status["phase"], "done": 0, "total": 0})
+    try:
+        if config.validation == "split":
+            result = evaluate.evaluate(folder, "test")
+            accuracy, overlap = result.accuracy, result.leak_note
+        else:
+            accuracy = runs.read_run(folder).best_val_accuracy
+            overlap = splits.overlap_with_training(found).phrase
+    except Exception as error:  # an extra figure must never fail a trained run
+        _log(f"The test split could not be scored: {_describe(error)}")
+        return
+    status.update(test_accuracy=accuracy, test_overlap=overlap)
+
+
+def _load_data(
+    config: TrainConfig, folder: Path, status: dict[str, Any], progress: Progress | None
+) -> tuple[folders.DatasetLayout, decoding.DecodedImages, decoding.DecodedImages]:
+    """Find the dataset, split it and decode both sides; records labels.json and the dataset in config.json.
+    Returns (the dataset's layout, training images, validation images). Needs no TensorFlow."""
+
+    def phase(name: str) -> Callable[[int, int], None]:
+        """Announce a phase now; the returned callback reports its (done, total) at most once a second."""
+        last = -math.inf
+
+        def report(done: int, total: int) -> None:
+            nonlocal last
+            if done == total or time.perf_counter() - last >= PROGRESS_INTERVAL_SECONDS:
+                last = time.perf_counter()
+                status.update(phase=name, phase_done=done, phase_total=total)
+                write_status(folder, status)
+                if progress:
+                    progress({"type": "phase", "phase": name, "done": done, "total": total})
+
+        report(0, 0)
+        return report
+
+    phase("finding images")
+    root = Path(config.data_dir).expanduser() if config.data_dir else demo.ensure_demo_dataset()
+    found = folders.detect_layout(root)
+    _log(found.description)
+    train_items, val_items = splits.split_for_training(found, config, progress=phase("splitting"))
+    if not val_items:
+        raise ValueError(f"{root} leaves no validation images (validation source: {config.validation}).")
+    atomic.write_json(folder / runs.LABELS_FILE, list(found.classes))
+    train_images, val_images = (
+        decoding.decode_images(
+            items, found.classes, config.image_size, progress=phase(f"loading {name} images")
+        )
+        for name, items in (("training", train_items), ("validation", val_items))
+    )
+    runs.write_config(folder, config, dataset=_dataset_summary(found, train_images, val_images))
+    return found, train_images, val_images
+
+
+def _dataset_summary(found: Any, train_images: Any, val_images: Any) -> dict[str, Any]:
+    """What config.json records about the data: where, which layout, how many images of each class."""
+
+    def per_class(images: Any) -> dict[str, int]:
+        counts = [0] * len(found.classes)
+        for label in images.labels:
+            counts[int(label)] += 1
+        return dict(zip(found.classes, counts, strict=True))
+
+    skipped = [
+        [str(path), reason] for images in (train_images, val_images) for path, reason in images.skipped
+    ]
+    return {
+        "path": str(found.root),
+        "layout": found.kind,
+        "description": found.description,
+        "classes": list(found.classes),
+        "train_images": len(train_images),
+        "validation_images": len(val_images),
+        "train_per_class": per_class(train_images),
+        "validation_per_class": per_class(val_images),
+        "skipped": skipped[:100],
+        "skipped_count": len(skipped),
+    }
+
+
+def choose_strategy(name: str) -> tf.distribute.Strategy:
+    """The `tf.distribute` strategy for `TrainConfig.strategy`.
+
+    "auto": MirroredStrategy when more than one GPU is visible, else the default (one device).
+    "mirrored": over every visible GPU, or every logical CPU device when there is no GPU (as the tests do).
+    """
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    if name == "auto":
+        name = "mirrored" if len(gpus) > 1 else "default"
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        devices = gpus or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy(devices=[device.name for device in devices])
+    raise ValueError(f"Unknown strategy {name!r}: choose auto, default or mirrored.")
+
+
+def _strategy_name(strategy: tf.distribute.Strategy) -> str:
+    import tensorflow as tf
+
+    return "MirroredStrategy" if isinstance(strategy, tf.distribute.MirroredStrategy) else "default strategy"
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _describe(error: BaseException) -> str:
+    message = str(error) or type(error).__name__
+    return message if isinstance(error, (ValueError, FileNotFoundError, RuntimeError)) else f"{error!r}"
