@@ -13,6 +13,8 @@ import threading
 
 import streamlit as st
 
+from app_pages.catalogue import HOME, PAGES
+
 
 @st.cache_resource(show_spinner=False)
 def warm_up_tensorflow() -> threading.Thread:
@@ -26,18 +28,10 @@ def warm_up_tensorflow() -> threading.Thread:
 def main() -> None:
     st.set_page_config(page_title="Simpsons Studio", page_icon="🍩", layout="wide")
     tensorflow_import = warm_up_tensorflow()
-    home = st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True)
     page = st.navigation(
-        [
-            home,
-            st.Page("app_pages/dataset.py", title="Dataset", icon=":material/photo_library:"),
-            st.Page("app_pages/augmentation.py", title="Augmentation", icon=":material/tune:"),
-            st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
-            st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
-            st.Page("app_pages/predict.py", title="Predict", icon=":material/image_search:"),
-        ]
+        [st.Page(entry.path, title=entry.title, icon=entry.icon, default=entry == HOME) for entry in PAGES]
     )
-    if page.title != home.title:
+    if page.title != HOME.title:
         # Home never needs TensorFlow and renders at once. Every other page may import it, and two threads
         # importing TensorFlow at once can deadlock on its circular imports, so they wait for the warm-up.
         tensorflow_import.join()

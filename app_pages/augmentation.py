@@ -103,8 +103,7 @@ with preview_column:
 
     layout = dataset_layout()
     if layout is not None and config is not None:
-        samples = [next(item for item in layout.train if item.label == name) for name in layout.classes]
-        samples = samples[:PREVIEW_IMAGES]
+        samples = [items[0] for items in layout.samples(1).values() if items][:PREVIEW_IMAGES]
         with reported("The preview failed"), st.spinner("Augmenting..."):
             import numpy as np
 

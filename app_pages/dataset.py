@@ -78,8 +78,7 @@ st.plotly_chart(
 )
 
 st.subheader("Samples")
-for name in report.classes:
-    items = [item for item in layout.train if item.label == name][:SAMPLES_PER_CLASS]
+for name, items in layout.samples(SAMPLES_PER_CLASS).items():
     st.markdown(f"**{name}**")
     for column, item in zip(st.columns(SAMPLES_PER_CLASS), items, strict=False):
         with column:

@@ -9,7 +9,8 @@ import streamlit as st
 
 from app_pages.shared import EXPECTED_ERRORS, active_dataset, pick_completed_run, show_image
 from simpsons_core.charts import confusion_figure
-from simpsons_core.inference.evaluate import Evaluation, evaluate, read_evaluation
+from simpsons_core.inference.evaluate import SPLITS, Evaluation, evaluate, folder_split, read_evaluation
+from simpsons_core.runs.lookup import trained_on
 
 MISTAKES_SHOWN = 24
 GALLERY_COLUMNS = 6
@@ -103,19 +104,15 @@ run = pick_completed_run("Run", key="evaluate_run")
 if run is None:
     st.stop()
 
-run_data = run.config.get("dataset", {}).get("path") or run.config.get("data_dir")
 active = active_dataset()
-splits = ["validation", "test"]
-if not run_data or Path(run_data).resolve() != active.path.resolve():
-    splits.append("active")
+splits = [*SPLITS, "active"] if not trained_on(run, active.path) else list(SPLITS)
 split = st.radio("Images", splits, format_func=SPLIT_LABELS.get, horizontal=True, key="evaluate_split")
 data_dir = active.path if split == "active" else None
 if split == "active":
     st.caption(f"Active dataset: {active.describe()}; its test split (or all of it when it has none).")
 
 try:
-    # Evaluations of another folder are saved under the split name "folder:<its name>".
-    saved = read_evaluation(run.path, f"folder:{active.path.name}" if split == "active" else split)
+    saved = read_evaluation(run.path, folder_split(active.path) if split == "active" else split)
 except EXPECTED_ERRORS as error:
     st.error(f"Run {run.id} cannot be read any more: {error}")
     st.stop()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app_pages.catalogue import HOME, PAGES
 from app_pages.shared import EXPECTED_ERRORS, active_dataset, dataset_layout, run_label
 from simpsons_core import paths, settings
 from simpsons_core.data import zip_import
-from simpsons_core.runs.folder import list_runs
+from simpsons_core.runs.lookup import list_runs
 
 NOTICE = "home_notice"
 
@@ -113,20 +114,6 @@ with run_column:
             st.warning(latest.error)
 
     st.subheader("Where next")
-    st.page_link(
-        "app_pages/dataset.py",
-        label="Dataset: counts, samples and a health check",
-        icon=":material/photo_library:",
-    )
-    st.page_link(
-        "app_pages/augmentation.py", label="Augmentation: see what training will do", icon=":material/tune:"
-    )
-    st.page_link(
-        "app_pages/train.py", label="Train: start a run, watch its curves", icon=":material/model_training:"
-    )
-    st.page_link(
-        "app_pages/evaluate.py", label="Evaluate: confusion matrix and mistakes", icon=":material/fact_check:"
-    )
-    st.page_link(
-        "app_pages/predict.py", label="Predict: try your own pictures", icon=":material/image_search:"
-    )
+    for entry in PAGES:
+        if entry != HOME:
+            st.page_link(entry.path, label=f"{entry.title}: {entry.blurb}", icon=entry.icon)

@@ -7,22 +7,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 
 import streamlit as st
 from PIL import Image
 
+from app_pages.catalogue import HOME, TRAIN
 from simpsons_core import settings
 from simpsons_core.data.folders import DatasetLayout, detect_layout
 from simpsons_core.data.images import ImageError, open_rgb
-from simpsons_core.runs.folder import RunInfo, list_runs
-
-# What the core raises for bad input (ImageError is a ValueError, FileNotFoundError an OSError). Anything else
-# is a bug, which app.py reports without a traceback.
-EXPECTED_ERRORS = (ValueError, OSError, RuntimeError)
-TRAIN_PAGE = "app_pages/train.py"
-HOME_PAGE = "app_pages/home.py"
+from simpsons_core.errors import EXPECTED_ERRORS
+from simpsons_core.runs.folder import RunInfo
+from simpsons_core.runs.lookup import list_runs
+from simpsons_core.runs.summary import run_label
 
 
 @contextmanager
@@ -57,7 +54,7 @@ def dataset_layout() -> DatasetLayout | None:
         layout = detect_layout(active.path)
     except ValueError as error:
         st.error(f"The active dataset cannot be used. {error}")
-        st.page_link(HOME_PAGE, label="Choose another dataset on the Home page", icon=":material/home:")
+        st.page_link(HOME.path, label="Choose another dataset on the Home page", icon=":material/home:")
         return None
     if len(layout.classes) < 2:
         st.warning(
@@ -65,25 +62,6 @@ def dataset_layout() -> DatasetLayout | None:
             "folders to tell apart."
         )
     return layout
-
-
-def run_label(info: RunInfo) -> str:
-    """A run as one line: its start, model, epochs and best validation accuracy."""
-    config = info.config
-    accuracy = info.best_val_accuracy
-    epochs = config.get("epochs", "?")
-    parts = [started(info), str(config.get("model", "?")), f"{epochs} epoch{'' if epochs == 1 else 's'}"]
-    if accuracy is not None:
-        parts.append(f"val {accuracy:.1%}")
-    return f"{info.id}: " + ", ".join(parts) if info.state == "completed" else f"{info.id} ({info.state})"
-
-
-def started(info: RunInfo) -> str:
-    text = info.status.get("started_at")
-    try:
-        return datetime.fromisoformat(text).strftime("%Y-%m-%d %H:%M") if text else "?"
-    except ValueError:
-        return str(text)
 
 
 def completed_runs() -> list[RunInfo]:
@@ -99,7 +77,7 @@ def pick_completed_run(label: str, key: str) -> RunInfo | None:
             "There is no trained model yet. Train one on the Train page (a few minutes on the demo data), or "
             "from a terminal: `python -m simpsons_core train`."
         )
-        st.page_link(TRAIN_PAGE, label="Go to Train", icon=":material/model_training:")
+        st.page_link(TRAIN.path, label="Go to Train", icon=":material/model_training:")
         return None
     by_id = {info.id: info for info in choices}
     return by_id[

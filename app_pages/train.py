@@ -12,17 +12,13 @@ import streamlit as st
 from app_pages.shared import EXPECTED_ERRORS, active_dataset, dataset_layout, run_label
 from simpsons_core import settings
 from simpsons_core.charts import learning_curves_figure, runs_overlay_figure
-from simpsons_core.config import MODEL_NAMES, RECIPES, TrainConfig, recipe
-from simpsons_core.runs.folder import (
-    RunBusyError,
-    RunInfo,
-    cancel_run,
-    list_runs,
-    lock_holder,
-    read_run,
-    start_run,
-)
+from simpsons_core.config import RECIPES, TrainConfig, recipe
+from simpsons_core.runs.folder import RunInfo
+from simpsons_core.runs.launcher import cancel_run, start_run
+from simpsons_core.runs.lock import RunBusyError, lock_holder
+from simpsons_core.runs.lookup import list_runs, read_run
 from simpsons_core.runs.summary import history_rows, progress_text
+from simpsons_core.training.models import MODELS
 
 WATCHED = "watched_run"
 OVERLAY_METRICS = ("val_accuracy", "val_loss", "accuracy", "loss")
@@ -36,13 +32,13 @@ RECIPE_LABELS = {"studio": "studio (the better default)", "tutorial": "tutorial 
 def config_form(layout_has_test: bool, data_dir: str) -> TrainConfig | None:
     """The form; returns the config when Start was pressed and the values make a valid config."""
     name = st.segmented_control(
-        "Recipe", RECIPES, default="studio", format_func=RECIPE_LABELS.get, key="train_recipe"
+        "Recipe", list(RECIPES), default="studio", format_func=RECIPE_LABELS.get, key="train_recipe"
     )
     base = recipe(name or "studio")
     stored = settings.training_augment()
     key = f"train_{base.recipe}_"
     with st.form("train_form", border=True):
-        model = st.selectbox("Model", MODEL_NAMES, index=MODEL_NAMES.index(base.model), key=key + "model")
+        model = st.selectbox("Model", list(MODELS), index=list(MODELS).index(base.model), key=key + "model")
         left, right = st.columns(2)
         epochs = left.number_input("Epochs", 1, 500, base.epochs, key=key + "epochs")
         batch_size = right.number_input("Batch size", 1, 1024, base.batch_size, key=key + "batch")
@@ -131,7 +127,7 @@ def live_panel() -> None:
         st.warning(f"Run {info.id} was deleted while shown here.")
         return
     st.markdown(f"**{run_label(info)}**")
-    if info.config.get("validation") == "test":
+    if info.validation == "test":
         st.caption(
             "Validated on the dataset's test split, which may overlap training: the Dataset page counts its "
             "near-duplicates of training images."

@@ -24,27 +24,29 @@ POLL_SECONDS = 0.02
 def measure_first_progress(data_dir: str, timeout: float = 120.0) -> dict[str, Any]:
     """Start a run with the default recipe on `data_dir`, wait for its first metrics line, then cancel it."""
     from simpsons_core.config import recipe
-    from simpsons_core.runs import folder as runs
+    from simpsons_core.runs import launcher, lookup
+    from simpsons_core.runs.folder import METRICS_FILE, STATUS_FILE
 
     started = time.perf_counter()
-    run_id = runs.start_run(recipe("studio").replace(data_dir=data_dir))
+    run_id = launcher.start_run(recipe("studio").replace(data_dir=data_dir))
     returned = time.perf_counter() - started
-    folder = runs.run_dir(run_id)
+    folder = lookup.run_dir(run_id)
     phases: dict[str, float] = {}
     first_line = None
     while first_line is None and time.perf_counter() - started < timeout:
-        phase = _read_json(folder / runs.STATUS_FILE).get("phase")
+        phase = _read_json(folder / STATUS_FILE).get("phase")
         if phase and phase not in phases:
             phases[phase] = time.perf_counter() - started
-        metrics = folder / runs.METRICS_FILE
+        metrics = folder / METRICS_FILE
         if metrics.exists() and metrics.read_text().strip():
             first_line = time.perf_counter() - started
         time.sleep(POLL_SECONDS)
-    runs.cancel_run(run_id)
-    while runs.read_run(run_id).state == "running" and time.perf_counter() - started < timeout + 60:
+    launcher.cancel_run(run_id)
+    while lookup.read_run(run_id).state == "running" and time.perf_counter() - started < timeout + 60:
         time.sleep(0.2)
     if first_line is None:
-        raise RuntimeError(f"no metrics line within {timeout:.0f} s; run state {runs.read_run(run_id).state}")
+        state = lookup.read_run(run_id).state
+        raise RuntimeError(f"no metrics line within {timeout:.0f} s; run state {state}")
     return {"start_run_seconds": returned, "first_line_seconds": first_line, "phases": phases}
 
 

@@ -104,7 +104,7 @@ class RecipeResult:
 
 def train_recipe(row: str, data: Path, quick: bool) -> RecipeResult:
     """Train one row's recipe on `data` in a fresh process (workspace: $SIMPSONS_HOME), then score it."""
-    from simpsons_core.runs import folder as runs
+    from simpsons_core.runs import lookup
 
     recipe, options = RECIPE_RUNS[row]
     command = [sys.executable, "-m", "simpsons_core", "train", "--data", str(data), "--recipe", recipe]
@@ -121,7 +121,7 @@ def train_recipe(row: str, data: Path, quick: bool) -> RecipeResult:
     if not first_line.startswith("Run "):
         result.state, result.error = "failed", (done.stderr or done.stdout).strip()[-2000:]
         return result
-    info = runs.read_run(first_line.split()[1].rstrip(":"))
+    info = lookup.read_run(first_line.split()[1].rstrip(":"))
     result.run_id, result.state, result.error = info.id, info.state, info.error
     result.epochs = len(info.epochs)
     result.train_seconds = sum(line.get("seconds") or 0.0 for line in info.epochs)

@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from simpsons_core.training.models import MODELS
+
 T = TypeVar("T")
 
 
@@ -84,7 +86,6 @@ class AugmentConfig:
 
 
 FILL_MODES = ("nearest", "reflect", "wrap", "constant")
-MODEL_NAMES = ("tutorial", "compact")
 VALIDATION_SOURCES = ("split", "test")
 LR_SCHEDULES = ("constant", "cosine")
 STRATEGIES = ("auto", "default", "mirrored")
@@ -110,7 +111,7 @@ class TrainConfig:
     """Everything that decides a training run. The same object drives the CLI, the dashboard and the tests.
 
     The defaults are the studio recipe: the best leak-free validation accuracy measured on simpsons4-full
-    within 10 minutes of training on a quiet 2-core CPU (20 epochs of about 26 s there; 24 took 11).
+    within 10 minutes of training on a quiet 2-core CPU (benchmarks/reports/recipes.md has the figures).
 
     Attributes:
         data_dir: the dataset folder; "" means the embedded demo dataset.
@@ -148,8 +149,8 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=lambda: STUDIO_AUGMENT)
 
     def __post_init__(self) -> None:
-        if self.model not in MODEL_NAMES:
-            raise ValueError(f"model must be one of {', '.join(MODEL_NAMES)}, not {self.model!r}.")
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {', '.join(MODELS)}, not {self.model!r}.")
         if self.validation not in VALIDATION_SOURCES:
             raise ValueError(f"validation must be 'split' or 'test', not {self.validation!r}.")
         if self.lr_schedule not in LR_SCHEDULES:
@@ -179,28 +180,30 @@ class TrainConfig:
         return _from_dict(cls, data)
 
 
+# Named starting points. "studio" is the better default; "tutorial" reproduces the seed exactly (its network
+# and augmentation, 10 epochs of batch 32, Adam at 1e-3, validated on the dataset's test split).
+RECIPES: dict[str, TrainConfig] = {
+    "studio": TrainConfig(),
+    "tutorial": TrainConfig(
+        recipe="tutorial",
+        model="tutorial",
+        image_size=64,
+        epochs=10,
+        batch_size=32,
+        learning_rate=1e-3,
+        lr_schedule="constant",
+        validation="test",
+        early_stopping_patience=0,
+        augment=AugmentConfig(),
+    ),
+}
+
+
 def recipe(name: str) -> TrainConfig:
-    """A named starting point: "studio" is the better default; "tutorial" reproduces the seed exactly (its
-    network and augmentation, 10 epochs of batch 32, Adam at 1e-3, validated on the dataset's test split)."""
-    if name == "tutorial":
-        return TrainConfig(
-            recipe="tutorial",
-            model="tutorial",
-            image_size=64,
-            epochs=10,
-            batch_size=32,
-            learning_rate=1e-3,
-            lr_schedule="constant",
-            validation="test",
-            early_stopping_patience=0,
-            augment=AugmentConfig(),
-        )
-    if name == "studio":
-        return TrainConfig()
-    raise ValueError(f"Unknown recipe {name!r}: choose 'tutorial' or 'studio'.")
-
-
-RECIPES = ("studio", "tutorial")
+    """The recipe `name`'s TrainConfig (see `RECIPES`)."""
+    if name not in RECIPES:
+        raise ValueError(f"Unknown recipe {name!r}: choose one of {', '.join(RECIPES)}.")
+    return RECIPES[name]
 
 
 def _from_dict(cls: type[T], data: dict[str, Any]) -> T:

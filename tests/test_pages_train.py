@@ -12,7 +12,7 @@ from page_helpers import assert_clean, open_page, texts, with_name
 
 from simpsons_core import settings
 from simpsons_core.config import AugmentConfig
-from simpsons_core.runs.folder import read_run
+from simpsons_core.runs.lookup import read_run
 
 pytest_plugins = ["page_fixtures", "run_fixtures"]
 

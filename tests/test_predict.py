@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from simpsons_core.cli.main import main
-from simpsons_core.inference.predict import Prediction, Predictor, image_files, model_key, resolve_run
+from simpsons_core.inference.predict import Prediction, Predictor, image_files, model_key
+from simpsons_core.runs.lookup import resolve_run
 
 pytest_plugins = ["run_fixtures"]
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from simpsons_core.runs.folder import RunInfo, read_run
-from simpsons_core.runs.summary import format_seconds, history_rows, progress_text
+from simpsons_core.runs.folder import RunInfo
+from simpsons_core.runs.lookup import read_run
+from simpsons_core.runs.summary import format_seconds, history_rows, honest_accuracy, progress_text
 
 pytest_plugins = ["run_fixtures"]
 
@@ -42,23 +43,33 @@ def test_a_finished_run_in_words_and_as_a_history_row(trained_run: Path, workspa
     assert row["test accuracy"].endswith("% (no overlap with training found (0 of 24 near-duplicates))")
 
 
-def test_test_split_accuracy_carries_the_overlap_note(
-    trained_run: Path, tiny_dataset: Path, tmp_path: Path, workspace: Path
+def test_a_run_validated_on_the_test_split_shows_that_figure_with_its_recorded_overlap(
+    trained_run: Path, tmp_path: Path
 ) -> None:
-    leaky = Path(shutil.copytree(tiny_dataset, tmp_path / "leaky"))
-    shutil.copy(
-        sorted((leaky / "simpsons_trainset" / "bart_simpson").glob("*.jpg"))[0],
-        leaky / "simpson_testset" / "bart_simpson" / "bart_simpson_copy.jpg",
-    )
     info = read_run(shutil.copytree(trained_run, tmp_path / "run"))
     (info.path / "evaluation-test.json").unlink()  # a run validated on the test split saves none
-    info.config = {
-        **info.config,
-        "validation": "test",
-        "data_dir": str(leaky),
-        "dataset": {"path": str(leaky)},
-    }
+    info.config = {**info.config, "validation": "test"}
+    overlap = "may overlap training: 1 of 25 near-duplicates"
+    info.status = {**info.status, "test_overlap": overlap}
+    info.status.pop("test_accuracy", None)
     [row] = history_rows([info])
-    test_images = len(list((leaky / "simpson_testset").rglob("*.jpg")))
-    assert row["validation"] == "test split"
-    assert row["test accuracy"].endswith(f"(may overlap training: 1 of {test_images} near-duplicates)")
+    figures = honest_accuracy(info)
+    assert row["validation"] == "test split" and figures.test == info.best_val_accuracy
+    assert (
+        row["test accuracy"]
+        == f"{info.best_val_accuracy:.1%} (may overlap training: 1 of 25 near-duplicates)"
+    )
+    assert figures.line().endswith("(on the test split, may overlap training: 1 of 25 near-duplicates)")
+
+
+def test_without_a_recorded_overlap_the_test_figure_still_says_it_may_overlap(
+    trained_run: Path, tmp_path: Path
+) -> None:
+    """An imported run evaluated later has no status figures: the saved evaluation's are used."""
+    info = read_run(shutil.copytree(trained_run, tmp_path / "run"))
+    saved = info.folder.read_evaluation("test")
+    info.status = {key: value for key, value in info.status.items() if not key.startswith("test_")}
+    assert honest_accuracy(info).test == saved["accuracy"]
+    assert honest_accuracy(info).overlap == saved["leak_note"]
+    (info.path / "evaluation-test.json").unlink()
+    assert honest_accuracy(info).test is None and history_rows([info])[0]["test accuracy"] == "-"

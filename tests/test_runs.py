@@ -15,7 +15,8 @@ import pytest
 
 from simpsons_core import paths
 from simpsons_core.config import TrainConfig
-from simpsons_core.runs import folder as runs
+from simpsons_core.runs import launcher, lock, lookup, process
+from simpsons_core.runs.folder import UNEXPECTED_END, RunFolder
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,7 +29,7 @@ def dead_pid() -> int:
 
 
 def write_lock(record: dict) -> None:
-    (paths.runs_dir() / runs.LOCK_FILE).write_text(json.dumps(record))
+    (paths.runs_dir() / lock.LOCK_FILE).write_text(json.dumps(record))
 
 
 def make_run(run_id: str, **files: str | bytes) -> Path:
@@ -45,12 +46,12 @@ def make_run(run_id: str, **files: str | bytes) -> Path:
 
 
 def test_a_second_start_is_refused_naming_the_running_run(workspace):
-    first = runs.begin_run(TrainConfig(model="tutorial"))
+    first = launcher.begin_run(TrainConfig(model="tutorial")).id
     with pytest.raises(RuntimeError, match=f"Run {first} is training"):
-        runs.begin_run(TrainConfig())
+        launcher.begin_run(TrainConfig())
     assert [p.name for p in paths.runs_dir().iterdir() if p.is_dir()] == [first]
-    runs.release_lock(first)
-    second = runs.begin_run(TrainConfig())
+    lock.release_lock(first)
+    second = launcher.begin_run(TrainConfig()).id
     assert second != first and second.endswith("-compact-demo")
 
 
@@ -61,8 +62,8 @@ def test_two_starts_at_the_same_instant_from_threads_make_one_run(workspace):
     def start() -> None:
         barrier.wait()
         try:
-            started.append(runs.begin_run(TrainConfig()))
-        except runs.RunBusyError as error:
+            started.append(launcher.begin_run(TrainConfig()).id)
+        except lock.RunBusyError as error:
             refused.append(str(error))
 
     threads = [threading.Thread(target=start) for _ in range(6)]
@@ -83,7 +84,8 @@ def test_two_starts_at_the_same_instant_from_processes_make_one_run(workspace, t
         f"""
         import os, sys, time
         from pathlib import Path
-        from simpsons_core.runs import folder as runs
+        from simpsons_core.runs import launcher, lock, lookup, process
+        from simpsons_core.runs.folder import UNEXPECTED_END, RunFolder
         from simpsons_core.config import TrainConfig
 
         def meet(name):
@@ -93,8 +95,8 @@ def test_two_starts_at_the_same_instant_from_processes_make_one_run(workspace, t
 
         meet("ready")
         try:
-            print("started", runs.begin_run(TrainConfig()), flush=True)
-        except runs.RunBusyError as error:
+            print("started", launcher.begin_run(TrainConfig()).id, flush=True)
+        except lock.RunBusyError as error:
             print("refused", error, flush=True)
         meet("done")
         """
@@ -111,51 +113,51 @@ def test_two_starts_at_the_same_instant_from_processes_make_one_run(workspace, t
 
 def test_a_lock_left_by_a_dead_process_is_taken_over(workspace):
     write_lock({"run_id": "20260101-000000-old", "pid": dead_pid(), "process_started": 1.0})
-    assert runs.lock_holder() is None
-    run_id = runs.begin_run(TrainConfig())
-    assert runs.lock_holder()["run_id"] == run_id
-    assert runs.lock_holder()["pid"] == os.getpid()
+    assert lock.lock_holder() is None
+    run_id = launcher.begin_run(TrainConfig()).id
+    assert lock.lock_holder()["run_id"] == run_id
+    assert lock.lock_holder()["pid"] == os.getpid()
 
 
 def test_a_lock_whose_pid_was_reused_by_another_process_is_taken_over(workspace):
     """Our own pid is alive, but it was not running when the lock was taken: a recycled pid."""
     write_lock({"run_id": "20260101-000000-old", "pid": os.getpid(), "process_started": 1000.0})
-    run_id = runs.begin_run(TrainConfig())
-    assert runs.lock_holder()["run_id"] == run_id
+    run_id = launcher.begin_run(TrainConfig()).id
+    assert lock.lock_holder()["run_id"] == run_id
 
 
 def test_a_damaged_lock_file_is_taken_over(workspace):
-    (paths.runs_dir() / runs.LOCK_FILE).write_bytes(b'{"run_id": "x", "pi')
-    assert runs.begin_run(TrainConfig())
+    (paths.runs_dir() / lock.LOCK_FILE).write_bytes(b'{"run_id": "x", "pi')
+    assert launcher.begin_run(TrainConfig()).id
 
 
 def test_run_ids_sort_by_start_time_and_name_the_model_and_data(workspace, tmp_path):
     from datetime import datetime
 
     config = TrainConfig(data_dir=str(tmp_path / "My Frames!"), model="tutorial")
-    early = runs.new_run_id(runs.run_name(config), datetime(2026, 11, 24, 14, 15, 30))
+    early = launcher.new_run_id(launcher.run_name(config), datetime(2026, 11, 24, 14, 15, 30))
     assert early == "20261124-141530-tutorial-my-frames"
-    assert runs.new_run_id("compact demo", datetime(2026, 11, 24, 9, 0, 0)) < early
+    assert launcher.new_run_id("compact demo", datetime(2026, 11, 24, 9, 0, 0)) < early
     (paths.runs_dir() / early).mkdir()
-    assert runs.new_run_id(runs.run_name(config), datetime(2026, 11, 24, 14, 15, 30)) == early + "-2"
+    assert launcher.new_run_id(launcher.run_name(config), datetime(2026, 11, 24, 14, 15, 30)) == early + "-2"
 
 
 @pytest.mark.parametrize("bad", ["../elsewhere", "a/b", ".lock", ""])
 def test_run_dir_refuses_anything_but_a_run_id(workspace, bad):
     with pytest.raises(ValueError, match="is not a run id"):
-        runs.run_dir(bad)
+        lookup.run_dir(bad)
 
 
 def test_a_run_marked_running_whose_process_died_reads_as_failed(workspace):
     metrics = json.dumps({"type": "epoch", "epoch": 1, "loss": 1.2, "val_accuracy": 0.5}) + "\n"
     status = {"state": "running", "run_id": "r1", "pid": dead_pid(), "process_started": time.time() - 5}
     make_run("r1", status_json=json.dumps(status), config_json="{}", metrics_jsonl=metrics)
-    info = runs.read_run("r1")
+    info = lookup.read_run("r1")
     assert info.state == "failed"
-    assert info.error == runs.UNEXPECTED_END == "the training process ended unexpectedly"
+    assert info.error == UNEXPECTED_END == "the training process ended unexpectedly"
     assert info.epochs[0]["loss"] == 1.2 and info.best_val_accuracy == 0.5
     with pytest.raises(ValueError, match="is not running"):
-        runs.cancel_run("r1")
+        launcher.cancel_run("r1")
 
 
 def test_damaged_run_folders_are_read_with_their_problems_listed(workspace):
@@ -179,7 +181,7 @@ def test_damaged_run_folders_are_read_with_their_problems_listed(workspace):
     )
     (paths.runs_dir() / "stray-file.txt").write_text("not a run")
 
-    infos = {info.id: info for info in runs.list_runs()}
+    infos = {info.id: info for info in lookup.list_runs()}
     assert list(infos) == ["a-empty", "b-corrupt", "c-truncated", "d-binary", "e-odd-state", "f-odd-values"]
     assert infos["a-empty"].state == "unknown"
     assert any("config.json is missing" in p for p in infos["a-empty"].problems)
@@ -207,19 +209,19 @@ def test_damaged_run_folders_are_read_with_their_problems_listed(workspace):
             timeout=60,
         )
         assert shown.returncode == 0 and shown.stdout.startswith(f"Run {run_id}: "), shown.stderr
-    assert runs.read_run("no-such-run").problems == [
+    assert lookup.read_run("no-such-run").problems == [
         f"The run folder {paths.runs_dir() / 'no-such-run'} does not exist."
     ]
 
 
 def test_cancel_writes_a_request_the_training_loop_can_see(workspace):
-    status = {"state": "running", **runs.process_identity()}
+    status = {"state": "running", **process.process_identity()}
     folder = make_run("live", status_json=json.dumps(status), config_json="{}")
-    assert not runs.cancel_requested(folder)
-    runs.cancel_run("live")
-    assert runs.cancel_requested(folder)
+    assert not RunFolder(folder).cancel_requested()
+    launcher.cancel_run("live")
+    assert RunFolder(folder).cancel_requested()
     with pytest.raises(FileNotFoundError, match="no run"):
-        runs.cancel_run("missing")
+        launcher.cancel_run("missing")
 
 
 def test_runs_cli_lists_shows_and_reports_damage(workspace):

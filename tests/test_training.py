@@ -21,7 +21,8 @@ import pytest
 from simpsons_core import paths
 from simpsons_core.config import TrainConfig
 from simpsons_core.data.demo import CLASSES
-from simpsons_core.runs import folder as runs
+from simpsons_core.runs import launcher, lock, lookup
+from simpsons_core.runs.folder import LOG_FILE, RunFolder, RunInfo
 
 pytestmark = pytest.mark.slow
 
@@ -44,19 +45,19 @@ def tiny_config(data: Path, **changes) -> TrainConfig:
     ).replace(**changes)
 
 
-def wait_for(run: str | Path, done: Callable[[runs.RunInfo], bool], timeout: float = 120) -> runs.RunInfo:
+def wait_for(run: str | Path, done: Callable[[RunInfo], bool], timeout: float = 120) -> RunInfo:
     deadline = time.monotonic() + timeout
     while True:
-        info = runs.read_run(run)
+        info = lookup.read_run(run)
         if done(info):
             return info
         if time.monotonic() > deadline:
-            log = (info.path / runs.LOG_FILE).read_text() if (info.path / runs.LOG_FILE).exists() else ""
+            log = (info.path / LOG_FILE).read_text() if (info.path / LOG_FILE).exists() else ""
             raise AssertionError(f"run {info.id} stuck in {info.state}: {info.status}\n{log[-3000:]}")
         time.sleep(0.2)
 
 
-def finished(info: runs.RunInfo) -> bool:
+def finished(info: RunInfo) -> bool:
     return info.state not in ("running", "unknown")
 
 
@@ -81,10 +82,10 @@ def detached_run(home: Path, tiny_dataset: Path) -> dict:
     """A 2-epoch compact run through `start_run`, and what a second start said while it was running."""
     config = tiny_config(tiny_dataset)
     started = time.monotonic()
-    run_id = runs.start_run(config)
+    run_id = launcher.start_run(config)
     returned_after = time.monotonic() - started
     try:
-        runs.start_run(config)
+        launcher.start_run(config)
         second_start = None
     except RuntimeError as error:
         second_start = str(error)
@@ -132,8 +133,8 @@ def test_a_detached_run_writes_a_complete_run_folder(detached_run, tiny_dataset)
     assert "Training compact on" in (folder / "log.txt").read_text()
     assert load_and_predict(folder / "model.keras").shape == (3, 4)
     assert load_and_predict(folder / "best.keras").shape == (3, 4)
-    assert runs.lock_holder() is None
-    assert [run.id for run in runs.list_runs()] == [info.id]
+    assert lock.lock_holder() is None
+    assert [run.id for run in lookup.list_runs()] == [info.id]
 
 
 def test_a_second_start_while_one_runs_is_refused_by_name(detached_run):
@@ -191,7 +192,7 @@ def test_the_cli_trains_in_the_foreground_and_lists_the_run(workspace, tiny_data
     assert "epoch 1/1: loss" in done.stdout + done.stderr
     run_id = done.stdout.split()[1].rstrip(":")  # the first line is "Run <id>: <folder>"
     assert f"Run {run_id} completed, best validation accuracy" in done.stdout
-    info = runs.read_run(run_id)
+    info = lookup.read_run(run_id)
     assert info.state == "completed" and run_id.endswith("-tutorial-demo")
     config = info.train_config()
     assert (config.recipe, config.model, config.validation, config.image_size) == (
@@ -215,7 +216,7 @@ def test_two_starts_at_the_same_instant_give_one_run_and_a_failed_run_says_why(w
     def start() -> None:
         barrier.wait()
         try:
-            results.append("started " + runs.start_run(TrainConfig(data_dir=str(empty))))
+            results.append("started " + launcher.start_run(TrainConfig(data_dir=str(empty))))
         except RuntimeError as error:
             results.append("refused " + str(error))
 
@@ -229,7 +230,7 @@ def test_two_starts_at_the_same_instant_give_one_run_and_a_failed_run_says_why(w
     info = wait_for(started[0], finished)
     assert info.state == "failed"
     assert "No labelled images found" in info.error
-    assert runs.lock_holder() is None
+    assert lock.lock_holder() is None
 
 
 def test_cancel_stops_after_the_current_batch_and_saves_the_model(workspace, tiny_dataset):
@@ -255,11 +256,11 @@ def test_cancel_stops_after_the_current_batch_and_saves_the_model(workspace, tin
     assert info.state == "cancelled", info.status
     assert len(info.epochs) < 500 and info.error is None
     assert load_and_predict(info.path / "model.keras").shape == (3, 4)
-    assert runs.lock_holder() is None
+    assert lock.lock_holder() is None
 
 
 def test_a_killed_training_process_reads_as_failed_and_keeps_its_metrics(workspace, tiny_dataset):
-    run_id = runs.start_run(tiny_config(tiny_dataset, epochs=500, validation="test"))
+    run_id = launcher.start_run(tiny_config(tiny_dataset, epochs=500, validation="test"))
     running = wait_for(run_id, lambda info: len(info.epochs) >= 1 or finished(info))
     assert running.state == "running"
     os.kill(running.status["pid"], signal.SIGKILL)
@@ -269,9 +270,9 @@ def test_a_killed_training_process_reads_as_failed_and_keeps_its_metrics(workspa
     assert len(info.epochs) >= 1 and info.best_val_accuracy is not None
     assert load_and_predict(info.path / "best.keras").shape == (3, 4)
     # The dead run's lock is stale: the next run may start.
-    assert runs.lock_holder() is None
-    next_run = runs.begin_run(TrainConfig())
-    runs.release_lock(next_run)
+    assert lock.lock_holder() is None
+    next_run = launcher.begin_run(TrainConfig()).id
+    lock.release_lock(next_run)
 
 
 def test_early_stopping_ends_a_run_whose_validation_accuracy_stops_improving(workspace, tiny_dataset):
@@ -311,7 +312,7 @@ def test_a_mirrored_strategy_trains_over_two_logical_cpus(workspace, tiny_datase
         [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300
     )
     assert child.returncode == 0, child.stderr[-3000:]
-    info = runs.read_run(workspace / "runs" / "mirrored")
+    info = lookup.read_run(workspace / "runs" / "mirrored")
     assert info.state == "completed", child.stderr[-3000:]
     assert info.status["strategy"] == "MirroredStrategy over 2 device(s)"
     assert len(info.epochs) == 1 and info.epochs[0]["loss"] > 0
@@ -321,7 +322,7 @@ def test_a_mirrored_strategy_trains_over_two_logical_cpus(workspace, tiny_datase
 def test_sigterm_and_ctrl_c_ask_the_run_to_stop_and_a_second_ctrl_c_interrupts(tmp_path):
     from simpsons_core.training.control import StopRequest
 
-    stop = StopRequest(tmp_path)
+    stop = StopRequest(RunFolder(tmp_path))
     before = signal.getsignal(signal.SIGTERM)
     with stop.handling_signals():
         assert not stop
@@ -332,6 +333,6 @@ def test_sigterm_and_ctrl_c_ask_the_run_to_stop_and_a_second_ctrl_c_interrupts(t
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.01)
     assert signal.getsignal(signal.SIGTERM) is before
-    assert not StopRequest(tmp_path)
-    (tmp_path / runs.CANCEL_FILE).touch()
-    assert StopRequest(tmp_path)
+    assert not StopRequest(RunFolder(tmp_path))
+    RunFolder(tmp_path).request_cancel()
+    assert StopRequest(RunFolder(tmp_path))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from simpsons_core.inference.evaluate import SPLITS
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -19,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
         "--split",
-        choices=("test", "validation"),
+        choices=SPLITS,
         default="test",
         help="the dataset's test split (default) or the run's leak-free validation split",
     )

@@ -14,7 +14,7 @@ import os
 import sys
 
 from simpsons_core import __version__
-from simpsons_core.data.images import ImageError
+from simpsons_core.errors import EXPECTED_ERRORS
 
 COMMAND_MODULES = (
     "demo",
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except (ImageError, ValueError, FileNotFoundError, RuntimeError) as error:
+    except EXPECTED_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except BrokenPipeError:

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
+
+from simpsons_core.runs.summary import honest_accuracy
+
+if TYPE_CHECKING:
+    from simpsons_core.runs.folder import RunInfo
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,61 +29,43 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from simpsons_core.runs import folder as runs
+    from simpsons_core.runs import launcher, lookup
 
     if args.action == "list":
-        infos = runs.list_runs()
+        infos = lookup.list_runs()
         if not infos:
             print("No runs yet: start one with `python -m simpsons_core train`.")
         for info in infos:
             print(_one_line(info))
         return 0
     if args.action == "cancel":
-        runs.cancel_run(args.run_id)
+        launcher.cancel_run(args.run_id)
         print(f"Asked run {args.run_id} to stop; it saves model.keras after its current batch.")
         return 0
-    info = runs.read_run(args.run_id)
+    info = lookup.read_run(args.run_id)
     if not info.path.is_dir():
         raise FileNotFoundError(f"There is no run {args.run_id} (see `runs list`).")
     print(_as_json(info) if args.json else _details(info))
     return 0
 
 
-def _one_line(info) -> str:
-    epochs = info.status.get("epochs") or info.config.get("epochs") or "?"
+def _one_line(info: RunInfo) -> str:
     flag = "  (damaged: see `runs show`)" if info.problems else ""
-    return f"{info.id}  {info.state:<9}  epoch {len(info.epochs)}/{epochs}  {accuracy_text(info)}{flag}"
+    epochs = f"epoch {len(info.epochs)}/{info.epochs_planned or '?'}"
+    return f"{info.id}  {info.state:<9}  {epochs}  {honest_accuracy(info).line()}{flag}"
 
 
-def accuracy_text(info, label: str = "best val_accuracy") -> str:
-    """The run's best validation accuracy, said to be leak-free or on the test split, and its model's accuracy
-    on the dataset's test split beside it, always with how much of that split overlaps training, e.g.
-    "best val_accuracy 0.955 (leak-free split); test split 0.975 (may overlap training: 200 of 200
-    near-duplicates)"."""
-    best = info.best_val_accuracy
-    if best is None:
-        return "no epoch finished"
-    overlap = info.status.get("test_overlap") or "may overlap training"
-    if info.config.get("validation") == "test":
-        return f"{label} {best:.3f} (on the test split, {overlap})"
-    text = f"{label} {best:.3f} (leak-free split)"
-    test = info.status.get("test_accuracy")
-    if isinstance(test, (int, float)):
-        text += f"; test split {test:.3f} ({overlap})"
-    return text
-
-
-def _details(info) -> str:
+def _details(info: RunInfo) -> str:
     status, config = info.status, info.config
     lines = [f"Run {info.id}: {info.state}", f"  folder: {info.path}"]
     if config:
-        dataset = config.get("dataset") if isinstance(config.get("dataset"), dict) else {}
+        dataset = info.dataset
         lines.append(
             f"  model {config.get('model')}, {config.get('image_size')} px, "
             f"batch {config.get('batch_size')}, lr {config.get('learning_rate')}, seed {config.get('seed')}, "
             f"recipe {config.get('recipe')}"
         )
-        lines.append(f"  data: {dataset.get('path') or config.get('data_dir') or 'the demo dataset'}")
+        lines.append(f"  data: {info.dataset_path or 'the demo dataset'}")
         if dataset:
             lines.append(
                 f"  {dataset.get('train_images')} training and {dataset.get('validation_images')} validation "
@@ -93,7 +81,7 @@ def _details(info) -> str:
         )
     if info.error:
         lines.append(f"  error: {info.error}")
-    lines.append(f"  accuracy: {accuracy_text(info)}")
+    lines.append(f"  accuracy: {honest_accuracy(info).line()}")
     for line in info.epochs:
         lines.append(
             f"  epoch {line.get('epoch', '?')}: loss {_fmt(line.get('loss'))} "
@@ -107,7 +95,7 @@ def _details(info) -> str:
     return "\n".join(lines)
 
 
-def _as_json(info) -> str:
+def _as_json(info: RunInfo) -> str:
     data = {
         "id": info.id,
         "path": str(info.path),

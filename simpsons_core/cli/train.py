@@ -2,7 +2,7 @@
 
 In the foreground (the default) it shows a progress bar and writes the same run folder as a run started from
 the dashboard; `--detach` starts it in the background and returns at once. `--run-dir` is how the child
-process of `runs.start_run` is started; users do not need it.
+process of `launcher.start_run` is started; users do not need it.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from typing import Any
 
 from simpsons_core.config import (
     LR_SCHEDULES,
-    MODEL_NAMES,
     RECIPES,
     STRATEGIES,
     VALIDATION_SOURCES,
     TrainConfig,
     recipe,
 )
+from simpsons_core.training.models import MODELS
 
 # Command-line option -> TrainConfig field, for the options that override the recipe.
 OVERRIDES = {
@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="starting values: 'studio' (compact model, leak-free validation split; the default) or "
         "'tutorial' (the seed tutorial's model, augmentation and validation on the test split)",
     )
-    parser.add_argument("--model", choices=MODEL_NAMES, help="network to train")
+    parser.add_argument("--model", choices=list(MODELS), help="network to train")
     parser.add_argument(
         "--augment",
         choices=RECIPES,
@@ -117,29 +117,29 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from simpsons_core.runs import folder as runs
+    from simpsons_core.runs import launcher, lookup
 
     if args.run_dir is not None:
         return _run_child(args.run_dir)
     config = config_from_args(args)
     if args.detach:
-        run_id = runs.start_run(config)
-        print(f"Started run {run_id} in the background ({runs.run_dir(run_id)}).")
+        run_id = launcher.start_run(config)
+        print(f"Started run {run_id} in the background ({lookup.run_dir(run_id)}).")
         print(f"Follow it with: python -m simpsons_core runs show {run_id}")
         return 0
-    run_id = runs.begin_run(config)
-    return _train_with_progress_bar(config, runs.run_dir(run_id))
+    return _train_with_progress_bar(config, launcher.begin_run(config).path)
 
 
 def _run_child(folder: Path) -> int:
-    """The detached process of `runs.start_run`: train the config.json in `folder`."""
-    from simpsons_core.runs import folder as runs
+    """The detached process of `launcher.start_run`: train the config.json in `folder`."""
+    from simpsons_core.runs import lock, lookup
+    from simpsons_core.runs.folder import RunFolder
     from simpsons_core.training.trainer import train_in_foreground
 
-    config = runs.read_run(folder).train_config()
+    config = lookup.read_run(folder).train_config()
     if config is None:
-        runs.write_status(folder, state="failed", error="config.json is missing or damaged.")
-        runs.release_lock(folder.name)
+        RunFolder(folder).update_status(state="failed", error="config.json is missing or damaged.")
+        lock.release_lock(folder.name)
         return 2
     info = train_in_foreground(config, folder)
     print(f"Run {info.id} {info.state}" + (f": {info.error}" if info.error else "."))
@@ -169,9 +169,9 @@ def _train_with_progress_bar(config: TrainConfig, folder: Path) -> int:
         info = train_in_foreground(config, folder, progress=show)
     finally:
         bar.close()
-    from simpsons_core.cli.runs import accuracy_text
+    from simpsons_core.runs.summary import honest_accuracy
 
-    print(f"Run {info.id} {info.state}, {accuracy_text(info, 'best validation accuracy')}.")
+    print(f"Run {info.id} {info.state}, {honest_accuracy(info).line('best validation accuracy')}.")
     if info.error:
         print(f"error: {info.error}", file=sys.stderr)
     return {"completed": 0, "cancelled": 130}.get(info.state, 1)

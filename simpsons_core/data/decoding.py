@@ -18,7 +18,7 @@ import json
 import os
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,7 +28,7 @@ from typing import Protocol
 import numpy as np
 
 from simpsons_core import atomic, paths
-from simpsons_core.data.images import ImageError, load_pixels
+from simpsons_core.data.images import CountProgress, ImageError, load_pixels
 
 CACHE_MODES = ("memory", "file")
 
@@ -39,8 +39,6 @@ DECODE_THREADS = max(2, min(4, os.cpu_count() or 1))
 _CACHE_FORMAT = 1  # bump when the cached pixels would differ (e.g. a new resize filter)
 _NAMES_IN_WARNING = 20
 _COPY_ROWS = 1024
-
-Progress = Callable[[int, int], None]
 
 
 class Labelled(Protocol):
@@ -75,7 +73,7 @@ def decode_images(
     class_names: Sequence[str],
     image_size: int,
     cache: str = "memory",
-    progress: Progress | None = None,
+    progress: CountProgress | None = None,
 ) -> DecodedImages:
     """Decode every image once to `image_size` x `image_size` uint8 pixels, skipping the ones that fail.
 
@@ -118,7 +116,7 @@ def decode_images(
     )
 
 
-def _decode_in_memory(files: list[Path], image_size: int, progress: Progress | None):
+def _decode_in_memory(files: list[Path], image_size: int, progress: CountProgress | None):
     pixels = np.empty((len(files), image_size, image_size, 3), dtype=np.uint8)
     failures = _decode_rows(files, image_size, pixels, progress)
     if failures:
@@ -126,7 +124,7 @@ def _decode_in_memory(files: list[Path], image_size: int, progress: Progress | N
     return pixels, failures
 
 
-def _decode_with_file_cache(files: list[Path], image_size: int, progress: Progress | None):
+def _decode_with_file_cache(files: list[Path], image_size: int, progress: CountProgress | None):
     """The pixels as a read-only memory map of a raw file in the cache (raw, not .npy, so that TensorFlow can
     map it too), decoding only when no entry matches the files."""
     folder = paths.cache_dir() / "decoded"
@@ -211,7 +209,7 @@ def _publish(
     os.replace(data_tmp, data_path)
 
 
-def _decode_rows(files: list[Path], image_size: int, out: np.ndarray, progress: Progress | None):
+def _decode_rows(files: list[Path], image_size: int, out: np.ndarray, progress: CountProgress | None):
     """Fill out[i] with file i's pixels, in threads; returns [(row, reason)] for the files that failed."""
 
     def decode(row: int) -> str | None:

@@ -60,6 +60,15 @@ class DatasetLayout:
     flat_test: bool = False  # the test folder's files lie flat and are labelled by name
     problems: list[Problem] = field(default_factory=list)
 
+    def samples(self, per_class: int) -> dict[str, list[LabelledImage]]:
+        """The first `per_class` training images of each class, in class order (what previews show: the same
+        pictures on every visit, so a change of settings is what changes the picture)."""
+        found: dict[str, list[LabelledImage]] = {name: [] for name in self.classes}
+        for item in self.train:
+            if len(found[item.label]) < per_class:
+                found[item.label].append(item)
+        return found
+
     def relative(self, path: Path) -> str:
         """`path` as shown to a user: relative to the dataset root."""
         try:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from simpsons_core.data.folders import DatasetLayout, LabelledImage, Problem, detect_layout
+from simpsons_core.data.images import CountProgress
 from simpsons_core.data.near_duplicates import (
     MAX_HASH_DISTANCE,
     MIN_CORRELATION,
@@ -34,7 +35,7 @@ from simpsons_core.data.near_duplicates import (
     connected_components,
     near_duplicate_pairs,
 )
-from simpsons_core.data.scan_cache import FileInfo, Progress, fingerprints_of, inspect_files
+from simpsons_core.data.scan_cache import FileInfo, fingerprints_of, inspect_files
 
 TINY_PIXELS = 32  # below this width or height an image carries little to learn from, even at 64 x 64
 
@@ -133,7 +134,7 @@ class ScanReport:
         return self.to_text()
 
 
-def scan_dataset(root: str | Path, progress: Progress | None = None) -> ScanReport:
+def scan_dataset(root: str | Path, progress: CountProgress | None = None) -> ScanReport:
     """Scan the dataset at `root`; ValueError if no layout with labelled images is found there.
 
     Args:

@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import struct
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from simpsons_core import atomic, paths
-from simpsons_core.data.images import ImageError, open_rgb
+from simpsons_core.data.images import CountProgress, ImageError, open_rgb
 from simpsons_core.data.near_duplicates import THUMB_SIZE, Fingerprints, fingerprint
 
 # JPEGs decode at a reduced scale no smaller than this: 4x faster on 320x432 frames, and the 8x8 hash of the
@@ -34,8 +34,6 @@ CACHE_VERSION = 1
 EXIF_ORIENTATION = 0x0112
 POOL_MIN_FILES = 400  # below this, starting worker processes costs more than it saves
 _THUMB_BYTES = THUMB_SIZE * THUMB_SIZE * 3
-
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -110,7 +108,7 @@ def _orientation(image: Image.Image) -> int:
 
 
 def inspect_files(
-    root: Path, files: Sequence[Path], progress: Progress | None = None, workers: int | None = None
+    root: Path, files: Sequence[Path], progress: CountProgress | None = None, workers: int | None = None
 ) -> Inspection:
     """`FileInfo` for each of `files` (all under `root`), from the cache where the file is unchanged.
 
@@ -155,7 +153,7 @@ def fingerprints_of(infos: Sequence[FileInfo]) -> Fingerprints:
     return Fingerprints.from_parts(parts, [info.digest for info in infos])
 
 
-def _decode_all(todo: list[Path], progress: Progress | None, workers: int | None) -> list[FileInfo]:
+def _decode_all(todo: list[Path], progress: CountProgress | None, workers: int | None) -> list[FileInfo]:
     if workers is None:
         workers = _available_cores() if len(todo) >= POOL_MIN_FILES else 1
     if multiprocessing.current_process().daemon:

@@ -18,12 +18,13 @@ import numpy as np
 
 from simpsons_core.config import TrainConfig
 from simpsons_core.data.folders import DatasetLayout, LabelledImage
+from simpsons_core.data.images import CountProgress
 from simpsons_core.data.near_duplicates import connected_components, near_duplicate_pairs
-from simpsons_core.data.scan_cache import Progress, fingerprints_of, inspect_files
+from simpsons_core.data.scan_cache import fingerprints_of, inspect_files
 
 
 def split_for_training(
-    layout: DatasetLayout, config: TrainConfig, progress: Progress | None = None
+    layout: DatasetLayout, config: TrainConfig, progress: CountProgress | None = None
 ) -> tuple[list[LabelledImage], list[LabelledImage]]:
     """(training images, validation images) for `config.validation`.
 
@@ -46,7 +47,7 @@ def split_for_training(
     return train, validation
 
 
-def near_duplicate_clusters(layout: DatasetLayout, progress: Progress | None = None) -> np.ndarray:
+def near_duplicate_clusters(layout: DatasetLayout, progress: CountProgress | None = None) -> np.ndarray:
     """Cluster label per training image: near-duplicates (byte-identical files included) share one."""
     infos = inspect_files(layout.root, [item.path for item in layout.train], progress).infos
     pairs, _ = near_duplicate_pairs(fingerprints_of(infos))
@@ -93,7 +94,7 @@ class Overlap(NamedTuple):
         return f"may overlap training: {self.near_duplicates} of {self.test_images} near-duplicates"
 
 
-def overlap_with_training(layout: DatasetLayout, progress: Progress | None = None) -> Overlap:
+def overlap_with_training(layout: DatasetLayout, progress: CountProgress | None = None) -> Overlap:
     """The test split's overlap with training, from cached fingerprints (fast after a scan)."""
     if not layout.test:
         return Overlap(0, 0)

@@ -7,7 +7,6 @@ where the dashboard reads it.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections import Counter
@@ -18,15 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simpsons_core import atomic
 from simpsons_core.data.images import is_image_name
-from simpsons_core.inference.predict import resolve_run
+from simpsons_core.runs.lookup import resolve_run, run_dataset
 
 if TYPE_CHECKING:
     from simpsons_core.data.folders import DatasetLayout, LabelledImage
     from simpsons_core.runs.folder import RunInfo
 
-SPLITS = ("test", "validation")
+# The run's own images an evaluation can use; any other folder is saved as "folder:<its name>".
+SPLITS = ("validation", "test")
 
 
 @dataclass(frozen=True)
@@ -208,7 +207,7 @@ def evaluate(
         leak_note=leak_note,
         created=time.strftime("%Y-%m-%dT%H:%M:%S"),
     )
-    atomic.write_json(evaluation_path(info.path, split), evaluation.to_dict())
+    info.folder.write_evaluation(split, evaluation.to_dict())
     return evaluation
 
 
@@ -217,34 +216,16 @@ def read_evaluation(run: str | Path, split: str = "test") -> Evaluation | None:
 
     A run that cannot be resolved at all (missing, or without a model yet) raises as `resolve_run` does.
     """
-    path = evaluation_path(resolve_run(run).path, split)
+    data = resolve_run(run).folder.read_evaluation(split)
     try:
-        return Evaluation.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (FileNotFoundError, ValueError, TypeError, KeyError):
+        return Evaluation.from_dict(data) if data is not None else None
+    except (ValueError, TypeError, KeyError):
         return None
 
 
-def evaluation_path(run_folder: Path, split: str) -> Path:
-    return run_folder / f"evaluation-{re.sub(r'[^A-Za-z0-9_.-]+', '-', split)}.json"
-
-
-def run_dataset(info: RunInfo) -> DatasetLayout:
-    """The run's dataset as it is on disk now (the demo dataset for a run trained on it)."""
-    from simpsons_core.data.demo import ensure_demo_dataset
-    from simpsons_core.data.folders import detect_layout
-
-    recorded = info.config.get("dataset") or {}
-    root = recorded.get("path") or info.train_config().data_dir
-    if not root and "imported_from" in info.config:
-        raise FileNotFoundError(
-            f"Run {info.id} was imported without a dataset; evaluate it on a folder (--data DIR)."
-        )
-    root = Path(root) if root else ensure_demo_dataset()
-    if not root.is_dir():
-        raise FileNotFoundError(
-            f"Run {info.id}'s dataset {root} is not here; evaluate on a folder (--data DIR)."
-        )
-    return detect_layout(root)
+def folder_split(folder: Path) -> str:
+    """The split name an evaluation of another folder is saved under."""
+    return f"folder:{Path(folder).expanduser().name}"
 
 
 def _items(
@@ -256,7 +237,7 @@ def _items(
 
     if data_dir is not None:
         folder = Path(data_dir).expanduser()
-        name = f"folder:{folder.name}"
+        name = folder_split(folder)
         if folder.is_dir() and any(is_image_name(p) for p in folder.iterdir()):
             items, unlabelled = _flat_items(folder, labels)
             return items, unlabelled, f"{folder} (files labelled by name)", None, name

@@ -28,7 +28,8 @@ import numpy as np
 
 from simpsons_core import atomic
 from simpsons_core.data.images import ImageError, ImageSource
-from simpsons_core.inference.predict import Predictor, resolve_run
+from simpsons_core.inference.predict import Predictor
+from simpsons_core.runs.lookup import resolve_run
 
 if TYPE_CHECKING:
     from simpsons_core.runs.folder import RunInfo
@@ -88,7 +89,7 @@ def export_run(
     info = resolve_run(run)
     predictor = Predictor.from_run(info.path)
     pixels = _check_pixels(predictor, info, check_images, limit)
-    exports = info.path / "exports"
+    exports = info.folder.exports_dir
     target = exports / _FILE_NAMES[fmt]
     _write_export(predictor, fmt, target)
     result = _compare(predictor, pixels, fmt, target)
@@ -201,7 +202,7 @@ def _check_pixels(
 
 def dataset_sample(info: RunInfo, limit: int) -> list[Path]:
     """Up to `limit` image paths spread evenly over the run's dataset (its test split when it has one)."""
-    from simpsons_core.inference.evaluate import run_dataset
+    from simpsons_core.runs.lookup import run_dataset
 
     try:
         layout = run_dataset(info)

@@ -1,10 +1,10 @@
 """Classifying pictures with a trained run: files, folders, uploads (bytes or file objects) and PIL images.
 
 A `Predictor` loads a run's model and labels once and keeps one compiled call warm: `model.predict` builds a
-data pipeline on every call (about 50 ms for one image on this CPU), a traced `tf.function` with a fixed input
-signature costs about 2 ms. Pixels come from `images.load_pixels` and are scaled by
-`pipeline.prepare_for_model`, exactly as in training and evaluation, so the same file gets the same
-probabilities everywhere.
+data pipeline on every call, which costs many times the model's own work for one image; a traced
+`tf.function` with a fixed input signature does not (the figures: benchmarks/reports/latest.md, section 4).
+Pixels come from `images.load_pixels` and are scaled by `pipeline.prepare_for_model`, exactly as in training
+and evaluation, so the same file gets the same probabilities everywhere.
 """
 
 from __future__ import annotations
@@ -20,42 +20,12 @@ import numpy as np
 
 from simpsons_core.config import AugmentConfig
 from simpsons_core.data.images import ImageError, ImageSource, is_image_name, load_pixels
+from simpsons_core.runs.lookup import resolve_run
 
 if TYPE_CHECKING:
     import keras
 
     from simpsons_core.runs.folder import RunInfo
-
-
-def resolve_run(run: str | Path) -> RunInfo:
-    """A run id, a run folder path, or "latest" (the newest completed run) -> the run, checked to hold what
-    using its model needs: a saved model, labels and a readable config."""
-    from simpsons_core.runs import folder as runs
-
-    if str(run) == "latest":
-        completed = [info for info in runs.list_runs() if info.state == "completed"]
-        if not completed:
-            raise FileNotFoundError("There is no completed run yet; train one first.")
-        info = completed[-1]
-    elif Path(run).expanduser().is_dir():
-        info = runs.read_run(Path(run).expanduser().resolve())
-    else:
-        try:
-            folder: Path | None = runs.run_dir(str(run))
-        except ValueError:  # not a plain folder name
-            folder = None
-        if folder is None or not folder.is_dir():
-            raise FileNotFoundError(
-                f"No run {str(run)!r}: give a run id (see `runs list`), a run folder, or 'latest'."
-            )
-        info = runs.read_run(folder)
-    if info.model_path is None:
-        raise FileNotFoundError(f"Run {info.id} has no saved model yet (no best.keras or model.keras).")
-    if not info.labels or info.train_config() is None:
-        raise ValueError(
-            f"Run {info.id} cannot be used: {' '.join(info.problems) or 'its labels are empty.'}"
-        )
-    return info
 
 
 def model_key(info: RunInfo) -> tuple[str, float]:
@@ -156,8 +126,8 @@ class Predictor:
         def probabilities(pixels: tf.Tensor) -> tf.Tensor:
             return model(prepare_for_model(pixels, augment), training=False)
 
-        # The concrete function, called directly, skips tf.function's per-call dispatch: about 1 ms of a 7 ms
-        # single-image prediction (benchmarks/reports/latest.md, section 4).
+        # The concrete function, called directly, skips tf.function's per-call dispatch, a measurable share of
+        # a single-image prediction (benchmarks/reports/latest.md, section 4).
         self._probabilities = probabilities.get_concrete_function()
         self.probabilities(np.zeros((1, self.image_size, self.image_size, 3), np.uint8))  # trace once, now
 

@@ -1,52 +1,50 @@
-"""Training runs on disk: starting one in its own process, asking it to stop, and reading any run folder back.
+"""A run folder and its one owner, `RunFolder`: every file's name, and the only code that writes them.
 
 A run lives in `<SIMPSONS_HOME>/runs/<id>/`; the id (`20261124-141530-compact-demo`) sorts by start time.
-The training process is the only writer of its folder and writes every file atomically, so the dashboard, the
-CLI and other processes can read a run at any moment and reattach to it after a closed tab or a restart:
+Every file is written atomically (a complete temp file renamed over the name, or one whole line appended), so
+the dashboard, the CLI and other processes can read a run at any moment and reattach to it after a closed tab
+or a restart. Who writes what:
 
-- `config.json`: `TrainConfig.to_dict()` plus `dataset`, what the run found in its data folder.
-- `labels.json`: class names in the model's output order.
-- `metrics.jsonl`: one JSON object a line, appended whole: `{"type": "epoch", "epoch", "loss", "accuracy",
-  "val_loss", "val_accuracy", "lr", "seconds"}` after each epoch and `{"type": "progress", "epoch", "step",
-  "steps", "loss", "accuracy", "time"}` at most once a second within an epoch (`time`: seconds since training
-  began; `epoch` counts from 1, `step` is the number of batches done in that epoch).
-- `status.json`: `state` (running, completed, cancelled, failed), `pid`, `phase`, `epoch`, `epochs`, `step`
-  and `total_steps` (batches done and planned over the whole run), `eta_seconds`, `started_at`, `updated_at`,
-  `error`.
-- `model.keras` (the last weights), `best.keras` (the best validation accuracy so far), `log.txt`.
+- `config.json` (the launcher, then the training process): `TrainConfig.to_dict()` plus `dataset` (what the
+  run found in its data folder: path, layout, classes, images per class and split, skipped files), or
+  `imported_from` for a model trained elsewhere.
+- `labels.json` (the training process): class names in the model's output order.
+- `metrics.jsonl` (the training process): one JSON object a line, appended whole: `{"type": "epoch", "epoch",
+  "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"}` after each epoch and `{"type": "progress",
+  "epoch", "step", "steps", "loss", "accuracy", "time"}` at most once a second within an epoch (`time`:
+  seconds since training began; `epoch` counts from 1; `step` is the batches done in that epoch).
+- `status.json` (the launcher until the child starts, then the training process): `state` (running,
+  completed, cancelled, failed), `pid`, `process_started`, `phase`, `phase_done`, `phase_total`, `epoch`,
+  `epochs`, `step` and `total_steps` (batches done and planned over the whole run), `steps_per_epoch`,
+  `eta_seconds`, `strategy`, `started_at`, `finished_at`, `updated_at`, `error`; after training
+  `test_accuracy` and `test_overlap` (the best model on the dataset's test split, and how much of that split
+  has near-duplicates in training).
+- `model.keras`, `best.keras` (the training process): the last weights; the best validation accuracy so far.
+- `log.txt`: the training process's stdout and stderr.
+- `cancel.request` (whoever cancels, `launcher.cancel_run`): training ends after the current batch.
+- `evaluation-<split>.json` (`inference.evaluate`): one evaluation each (`test`, `validation`,
+  `folder-<name>`).
+- `exports/` (`inference.export`): exported models and their `manifest.json`.
 
-One run trains at a time per workspace. The lock is a file created atomically (a hard link of a complete
-file, which fails if the lock exists) naming the run and the process holding it; a lock whose process is gone
-is taken over, so a crash never blocks training for good. Processes are identified by pid *and* start time, so
-a recycled pid is never mistaken for a live run.
-
-This module never imports TensorFlow: starting, listing and cancelling stay instant.
+This module never imports TensorFlow (a model is saved through the object handed in).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import subprocess
-import sys
-import tempfile
-import threading
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import psutil
-
-from simpsons_core import atomic, paths
+from simpsons_core import atomic
 from simpsons_core.config import TrainConfig
 
 STATES = ("running", "completed", "cancelled", "failed")
 UNEXPECTED_END = "the training process ended unexpectedly"
+
 CONFIG_FILE = "config.json"
 LABELS_FILE = "labels.json"
 METRICS_FILE = "metrics.jsonl"
@@ -55,18 +53,138 @@ MODEL_FILE = "model.keras"
 BEST_FILE = "best.keras"
 LOG_FILE = "log.txt"
 CANCEL_FILE = "cancel.request"
-LOCK_FILE = ".training.lock"
-
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+EXPORTS_DIR = "exports"
 
 
-class RunBusyError(RuntimeError):
-    """Another run is training in this workspace."""
+def now() -> str:
+    """The local time with its UTC offset, as status.json records times."""
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+class RunFolder:
+    """The files of one run: their paths, and the one way to write each of them.
+
+    Example:
+
+        run = RunFolder(path)
+        run.update_status(phase="training", step=12)
+        run.append_metric({"type": "epoch", "epoch": 1, "val_accuracy": 0.8})
+        run.save_model(model, best=True)
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    # --- paths ----------------------------------------------------------------------------------------------
+    @property
+    def config_path(self) -> Path:
+        return self.path / CONFIG_FILE
+
+    @property
+    def labels_path(self) -> Path:
+        return self.path / LABELS_FILE
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / METRICS_FILE
+
+    @property
+    def status_path(self) -> Path:
+        return self.path / STATUS_FILE
+
+    @property
+    def log_path(self) -> Path:
+        return self.path / LOG_FILE
+
+    @property
+    def cancel_path(self) -> Path:
+        return self.path / CANCEL_FILE
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.path / EXPORTS_DIR
+
+    def model_file(self, best: bool = False) -> Path:
+        return self.path / (BEST_FILE if best else MODEL_FILE)
+
+    @property
+    def model_path(self) -> Path | None:
+        """best.keras when present, else model.keras, else None: the model every consumer uses."""
+        for path in (self.model_file(best=True), self.model_file()):
+            if path.is_file():
+                return path
+        return None
+
+    def evaluation_path(self, split: str) -> Path:
+        """`evaluation-<split>.json`, the split made safe as a file name (`folder:x` -> `folder-x`)."""
+        return self.path / f"evaluation-{re.sub(r'[^A-Za-z0-9_.-]+', '-', split)}.json"
+
+    # --- writing --------------------------------------------------------------------------------------------
+    def write_config(self, config: TrainConfig, **extra: Any) -> None:
+        """config.json: the TrainConfig's fields at the top level (what `TrainConfig.from_dict` reads back)
+        and what the run learned about its data (`dataset=...`) beside them."""
+        atomic.write_json(self.config_path, {**config.to_dict(), **extra})
+
+    def write_labels(self, labels: list[str]) -> None:
+        atomic.write_json(self.labels_path, list(labels))
+
+    def read_status(self) -> dict[str, Any]:
+        """status.json as written ({} when missing or damaged), without the liveness check of `read_run`."""
+        return read_json(self.status_path, {})
+
+    def update_status(self, **fields: Any) -> dict[str, Any]:
+        """Rewrite status.json with `fields` merged over what it holds (and `updated_at`); returns it."""
+        status = {**self.read_status(), **fields, "updated_at": now()}
+        atomic.write_json(self.status_path, status)
+        return status
+
+    def append_metric(self, line: dict[str, Any]) -> None:
+        """One line of metrics.jsonl, appended whole."""
+        atomic.append_line(self.metrics_path, json.dumps(line, separators=(",", ":")))
+
+    def save_model(self, model: Any, best: bool = False) -> Path:
+        """`model.save` to a temp name beside model.keras (or best.keras), flushed to disk, then renamed."""
+        path = self.model_file(best)
+        save_model(model, path)
+        return path
+
+    def request_cancel(self) -> None:
+        atomic.write_text(self.cancel_path, now() + "\n")
+
+    def cancel_requested(self) -> bool:
+        return self.cancel_path.exists()
+
+    def write_evaluation(self, split: str, data: dict[str, Any]) -> None:
+        atomic.write_json(self.evaluation_path(split), data)
+
+    def read_evaluation(self, split: str) -> dict[str, Any] | None:
+        """A saved evaluation as written, or None when there is none or it is unreadable."""
+        data = read_json(self.evaluation_path(split), None)
+        return data if isinstance(data, dict) else None
+
+
+def save_model(model: Any, path: Path) -> None:
+    """`model.save` to a temp name beside `path`, flushed to disk, then renamed over it."""
+    tmp = atomic.temp_path_for(path)
+    try:
+        model.save(tmp)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @dataclass
 class RunInfo:
-    """Everything a reader can learn about a run folder, however damaged.
+    """Everything a reader can learn about a run folder, however damaged (see `lookup.read_run`).
 
     Attributes:
         id: the folder name.
@@ -91,6 +209,10 @@ class RunInfo:
     problems: list[str] = field(default_factory=list)
 
     @property
+    def folder(self) -> RunFolder:
+        return RunFolder(self.path)
+
+    @property
     def error(self) -> str | None:
         return self.status.get("error")
 
@@ -106,191 +228,68 @@ class RunInfo:
 
     @property
     def model_path(self) -> Path | None:
-        """best.keras when present, else model.keras, else None."""
-        for name in (BEST_FILE, MODEL_FILE):
-            if (self.path / name).is_file():
-                return self.path / name
-        return None
+        return self.folder.model_path
 
     def train_config(self) -> TrainConfig | None:
         """The run's TrainConfig, or None when config.json is missing or does not parse."""
         return config_from_dict(self.config)
 
+    # --- typed accessors: no caller digs in the raw dicts ---------------------------------------------------
+    @property
+    def model_name(self) -> str:
+        return str(self.config.get("model", "?"))
 
-# --- identifying the training process -----------------------------------------------------------------------
+    @property
+    def epochs_planned(self) -> int | None:
+        value = self.status.get("epochs") or self.config.get("epochs")
+        return value if isinstance(value, int) else None
+
+    @property
+    def validation(self) -> str | None:
+        """ "split" (the leak-free split) or "test" (the dataset's test split)."""
+        return self.config.get("validation")
+
+    @property
+    def dataset(self) -> dict[str, Any]:
+        """What the run recorded about its data (path, layout, classes, counts); {} before it got that far."""
+        dataset = self.config.get("dataset")
+        return dataset if isinstance(dataset, dict) else {}
+
+    @property
+    def dataset_path(self) -> Path | None:
+        """The folder the run trained on; None for the demo dataset (or an imported model without one)."""
+        root = self.dataset.get("path") or self.config.get("data_dir")
+        return Path(root) if root else None
+
+    @property
+    def imported(self) -> bool:
+        return "imported_from" in self.config
+
+    @property
+    def started_at(self) -> datetime | None:
+        return _parse_time(self.status.get("started_at"))
+
+    @property
+    def finished_at(self) -> datetime | None:
+        return _parse_time(self.status.get("finished_at"))
+
+    @property
+    def test_accuracy(self) -> float | None:
+        """The best model's accuracy on the dataset's test split, as recorded after training."""
+        value = self.status.get("test_accuracy")
+        return float(value) if isinstance(value, (int, float)) else None
+
+    @property
+    def test_overlap(self) -> str | None:
+        """How much of the test split has near-duplicates in training, in words."""
+        return self.status.get("test_overlap")
 
 
-def process_identity(pid: int | None = None) -> dict[str, Any]:
-    """{"pid", "process_started"}: enough to tell this process from a later one that reuses its pid."""
-    process = psutil.Process(pid)
-    return {"pid": process.pid, "process_started": process.create_time()}
-
-
-def process_alive(record: dict[str, Any]) -> bool:
-    """Whether the process a status or lock record names is still running (not exited, not a zombie, not a
-    different process that was given the same pid)."""
-    pid = record.get("pid")
-    if not isinstance(pid, int):
-        return False
+def _parse_time(text: Any) -> datetime | None:
     try:
-        process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return False
-        started = record.get("process_started")
-        return started is None or abs(process.create_time() - float(started)) < 1.0
-    except psutil.NoSuchProcess:
-        return False
-    except psutil.AccessDenied:
-        return True
-
-
-# --- the one-run-at-a-time lock -----------------------------------------------------------------------------
-
-
-def _lock_path() -> Path:
-    return paths.runs_dir() / LOCK_FILE
-
-
-def _read_bytes(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except OSError:  # missing, or unreadable: either way it holds nothing usable
-        return None
-
-
-def _parse_lock(data: bytes | None) -> dict[str, Any] | None:
-    try:
-        record = json.loads(data or b"")
+        return datetime.fromisoformat(text) if isinstance(text, str) else None
     except ValueError:
         return None
-    return record if isinstance(record, dict) else None
-
-
-def lock_holder() -> dict[str, Any] | None:
-    """The lock record ({"run_id", "pid", "process_started", "taken_at"}) when a live process holds it."""
-    record = _parse_lock(_read_bytes(_lock_path()))
-    return record if record and process_alive(record) else None
-
-
-def acquire_lock(run_id: str, owner: dict[str, Any] | None = None) -> None:
-    """Take the workspace's training lock for `run_id`, or raise RunBusyError naming the run that holds it.
-
-    Two callers at the same instant get one lock: the lock file appears, complete, through `os.link`, which
-    fails when the name exists. A lock whose process is gone (or whose file is damaged) is removed, then
-    taking it is tried again.
-    """
-    path = _lock_path()
-    record = {"run_id": run_id, **(owner or process_identity()), "taken_at": now()}
-    for _ in range(50):
-        if _create_exclusively(path, record):
-            return
-        seen = _read_bytes(path)
-        holder = _parse_lock(seen)
-        if holder is not None and process_alive(holder):
-            raise RunBusyError(
-                f"Run {holder.get('run_id')} is training (process {holder.get('pid')}); only one run trains "
-                "at a time. Wait for it to finish or cancel it first."
-            )
-        if seen is not None:
-            _remove_stale_lock(path, seen)
-    raise RunBusyError("Could not take the training lock: it keeps changing hands; try again.")
-
-
-def _create_exclusively(path: Path, record: dict[str, Any]) -> bool:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".lock-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(record, handle)
-        os.link(tmp, path)
-        return True
-    except FileExistsError:
-        return False
-    finally:
-        os.unlink(tmp)
-
-
-def _remove_stale_lock(path: Path, seen: bytes) -> None:
-    """Delete the lock only if it still holds the stale record `seen`, under a short-lived guard, so two
-    processes taking over the same stale lock cannot delete the fresh lock one of them just made."""
-    guard = path.with_name(path.name + ".takeover")
-    try:
-        os.close(os.open(guard, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
-    except FileExistsError:
-        with contextlib.suppress(FileNotFoundError):
-            if time.time() - guard.stat().st_mtime > 10:  # left by a process killed mid-takeover
-                guard.unlink()
-        time.sleep(0.02)
-        return
-    try:
-        if _read_bytes(path) == seen:
-            path.unlink()
-    finally:
-        guard.unlink(missing_ok=True)
-
-
-def hand_over_lock(run_id: str, owner: dict[str, Any]) -> bool:
-    """Name a new holder (the training child) in the lock `run_id` holds; False if it holds none."""
-    record = _parse_lock(_read_bytes(_lock_path()))
-    if record is None or record.get("run_id") != run_id:
-        return False
-    atomic.write_json(_lock_path(), {**record, **owner})
-    return True
-
-
-def release_lock(run_id: str) -> None:
-    """Drop the lock if `run_id` holds it (a no-op otherwise, so it is safe in `finally` blocks)."""
-    record = _parse_lock(_read_bytes(_lock_path()))
-    if record is not None and record.get("run_id") == run_id:
-        _lock_path().unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def holding_lock(run_id: str) -> Iterator[None]:
-    """Hold the training lock for `run_id` in this process while the block runs.
-
-    The detached child finds the lock already taken for its run by `start_run` and adopts it; a direct caller
-    (the foreground CLI, a test) takes it here.
-    """
-    me = process_identity()
-    if not hand_over_lock(run_id, me):
-        acquire_lock(run_id, me)
-    try:
-        yield
-    finally:
-        release_lock(run_id)
-
-
-# --- run ids and folders ------------------------------------------------------------------------------------
-
-
-def run_dir(run_id: str) -> Path:
-    """The folder of run `run_id` (which may not exist). Rejects anything that is not a plain folder name."""
-    if not _RUN_ID.match(run_id or ""):
-        raise ValueError(f"{run_id!r} is not a run id (see `python -m simpsons_core runs list`).")
-    return paths.runs_dir() / run_id
-
-
-def run_name(config: TrainConfig) -> str:
-    """The readable part of a run id: the model and the dataset folder's name."""
-    dataset = Path(config.data_dir).name if config.data_dir else "demo"
-    return f"{config.model}-{dataset}"
-
-
-def new_run_id(name: str, at: datetime | None = None) -> str:
-    """A fresh id `YYYYMMDD-HHMMSS-<name>` that sorts by start time (`-2`, `-3`... if the second is taken)."""
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "run"
-    base = f"{(at or datetime.now()):%Y%m%d-%H%M%S}-{slug}"
-    candidate, n = base, 1
-    while (paths.runs_dir() / candidate).exists():
-        n += 1
-        candidate = f"{base}-{n}"
-    return candidate
-
-
-def write_config(folder: Path, config: TrainConfig, **extra: Any) -> None:
-    """config.json: the TrainConfig's fields at the top level (what `TrainConfig.from_dict` reads back) and
-    anything the run learned about its data (`dataset=...`) beside them."""
-    atomic.write_json(folder / CONFIG_FILE, {**config.to_dict(), **extra})
 
 
 def config_from_dict(data: dict[str, Any]) -> TrainConfig | None:
@@ -302,179 +301,14 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig | None:
         return None
 
 
-def read_status(folder: Path) -> dict[str, Any]:
-    """status.json as written ({} when missing or damaged), without the liveness check of `read_run`."""
-    return _read_json(folder / STATUS_FILE, {})
-
-
-def write_status(folder: Path, **fields: Any) -> dict[str, Any]:
-    """Rewrite status.json with `fields` merged over what it holds; returns the new status."""
-    status = {**read_status(folder), **fields, "updated_at": now()}
-    atomic.write_json(folder / STATUS_FILE, status)
-    return status
-
-
-def begin_run(config: TrainConfig, owner: dict[str, Any] | None = None) -> str:
-    """Take the training lock and make the run's folder with its config.json; returns the run id.
-
-    Raises RunBusyError (a RuntimeError) naming the run that is training when there is one.
-    """
-    run_id = new_run_id(run_name(config))
-    acquire_lock(run_id, owner)
-    try:
-        folder = run_dir(run_id)
-        folder.mkdir(parents=True)
-        write_config(folder, config)
-    except BaseException:
-        release_lock(run_id)
-        raise
-    return run_id
-
-
-def start_run(config: TrainConfig) -> str:
-    """Train `config` in a detached process (its own session, output to log.txt); returns the run id at once.
-
-    The child survives the caller (a Streamlit script run, a closed browser tab) and reads config.json from
-    the run folder. Raises RunBusyError (a RuntimeError) naming the running run when one is training.
-    """
-    if config.data_dir and not Path(config.data_dir).expanduser().is_dir():
-        raise FileNotFoundError(f"The dataset folder {config.data_dir} does not exist.")
-    run_id = begin_run(config)
-    folder = run_dir(run_id)
-    # Until the child is known, this process stands for the run: if it dies here, the run reads as failed.
-    write_status(
-        folder,
-        state="running",
-        run_id=run_id,
-        phase="starting",
-        started_at=now(),
-        error=None,
-        **process_identity(),
-    )
-    try:
-        with open(folder / LOG_FILE, "ab") as log:
-            child = subprocess.Popen(
-                [sys.executable, "-m", "simpsons_core", "train", "--run-dir", str(folder)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                cwd=paths.REPO_ROOT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1", "SIMPSONS_HOME": str(paths.home())},
-            )
-    except BaseException as error:
-        write_status(folder, state="failed", error=f"Could not start the training process: {error}")
-        release_lock(run_id)
-        raise
-    # Reap the child when it ends, so a long-lived caller (the dashboard) does not collect zombies.
-    threading.Thread(target=child.wait, daemon=True).start()
-    owner = {"pid": child.pid, "process_started": _start_time_of(child.pid)}
-    hand_over_lock(run_id, owner)
-    if read_status(folder).get("pid") == os.getpid():  # the child has not written its own status yet
-        write_status(folder, **owner)
-    return run_id
-
-
-def _start_time_of(pid: int) -> float | None:
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.NoSuchProcess:
-        return None
-
-
-def cancel_run(run_id: str) -> None:
-    """Ask a running run to stop: it finishes the current batch, saves model.keras and ends as `cancelled`."""
-    info = read_run(run_id)
-    if not info.path.is_dir():
-        raise FileNotFoundError(f"There is no run {run_id}.")
-    if info.state != "running":
-        raise ValueError(f"Run {run_id} is not running (it is {info.state}).")
-    atomic.write_text(info.path / CANCEL_FILE, now() + "\n")
-
-
-def cancel_requested(folder: Path) -> bool:
-    return (folder / CANCEL_FILE).exists()
-
-
-def create_completed_run(
-    model: Any, labels: list[str], config: TrainConfig, name: str, extra: dict[str, Any] | None = None
-) -> str:
-    """A completed run holding a model trained elsewhere (imported weights); returns its id."""
-    run_id = new_run_id(name)
-    folder = run_dir(run_id)
-    folder.mkdir(parents=True)
-    write_config(folder, config, **(extra or {}))
-    atomic.write_json(folder / LABELS_FILE, list(labels))
-    save_model(model, folder / MODEL_FILE)
-    write_status(folder, state="completed", run_id=run_id, pid=None, started_at=now(), error=None)
-    return run_id
-
-
-def save_model(model: Any, path: Path) -> None:
-    """`model.save` to a temp name beside `path`, flushed to disk, then renamed over it."""
-    tmp = atomic.temp_path_for(path)
-    try:
-        model.save(tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-# --- reading ------------------------------------------------------------------------------------------------
-
-
-def list_runs() -> list[RunInfo]:
-    """Every run in the workspace, oldest first (ids sort by start time)."""
-    folders = [p for p in paths.runs_dir().iterdir() if p.is_dir() and not p.name.startswith(".")]
-    return [read_run(folder) for folder in sorted(folders, key=lambda p: p.name)]
-
-
-def read_run(run: str | Path) -> RunInfo:
-    """What a run folder says, with `state` corrected for a process that died. Never raises on a damaged or
-    half-written folder: what is wrong goes into `problems`."""
-    folder = Path(run) if isinstance(run, Path) else run_dir(run)
-    info = RunInfo(id=folder.name, path=folder, state="unknown")
-    if not folder.is_dir():
-        info.problems.append(f"The run folder {folder} does not exist.")
-        return info
-    info.config = _read_json(folder / CONFIG_FILE, {}, info.problems, dict)
-    info.labels = _read_json(folder / LABELS_FILE, [], info.problems, list, required=False)
-    info.status = _read_json(folder / STATUS_FILE, {}, info.problems, dict, required=False)
-    info.epochs, info.progress = _read_metrics(folder / METRICS_FILE, info.problems)
-    info.state = _state(info)
-    return info
-
-
-def _state(info: RunInfo) -> str:
-    status = info.status
-    state = status.get("state")
-    if not status:
-        holder = lock_holder()
-        if holder is not None and holder.get("run_id") == info.id:
-            return "running"  # the launcher has not written status.json yet
-        info.problems.append("status.json is missing or damaged, and no process is training this run.")
-        return "unknown"
-    if state not in STATES:
-        info.problems.append(f"status.json has an unknown state {state!r}.")
-        return "unknown"
-    if state == "running" and not process_alive(status):
-        info.status = {**status, "state": "failed", "error": UNEXPECTED_END}
-        info.problems.append(
-            f"The training process (pid {status.get('pid')}) is gone although the run says it is running."
-        )
-        return "failed"
-    return state
-
-
-def _read_json(
+def read_json(
     path: Path,
     default: Any,
     problems: list[str] | None = None,
     kind: type = dict,
     required: bool = True,
 ) -> Any:
+    """A JSON file's value, or `default` with the reason added to `problems` when missing or damaged."""
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -492,7 +326,8 @@ def _read_json(
     return value
 
 
-def _read_metrics(path: Path, problems: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def read_metrics(path: Path, problems: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(epoch lines, progress lines) of metrics.jsonl; unreadable lines are skipped, counted in `problems`."""
     epochs: list[dict[str, Any]] = []
     progress: list[dict[str, Any]] = []
     try:
@@ -521,8 +356,3 @@ def _read_metrics(path: Path, problems: list[str]) -> tuple[list[dict[str, Any]]
             f"{path.name} has {len(bad)} unreadable line(s) (line {', '.join(map(str, bad[:5]))})."
         )
     return epochs, progress
-
-
-def now() -> str:
-    """The local time with its UTC offset, as status.json records times."""
-    return datetime.now().astimezone().isoformat(timespec="seconds")

@@ -1,4 +1,6 @@
-"""Runs in words and table rows: progress with an ETA, duration, and the history table the dashboard shows.
+"""Runs in words and table rows: the honest-accuracy line, progress with an ETA, duration, a run in one line,
+and the history table. The CLI, the run history and the page headers all say a run's accuracy through
+`honest_accuracy`, so they never disagree.
 
 Test-split accuracy is never shown bare: when the dataset's test split shares near-duplicates with its
 training split, the figure carries "may overlap training: N of M near-duplicates", as it measures memory too.
@@ -7,23 +9,77 @@ training split, the figure carries "may overlap training: N of M near-duplicates
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from simpsons_core.inference.evaluate import Evaluation
 from simpsons_core.runs.folder import RunInfo
+
+UNKNOWN_OVERLAP = "may overlap training"
+VALIDATION_NAMES = {"split": "leak-free split", "test": "test split"}
+
+
+@dataclass(frozen=True)
+class HonestAccuracy:
+    """A run's two accuracy figures side by side: validation (leak-free, or on the test split) and the test
+    split's, which always carries how much of that split overlaps training.
+
+    Attributes:
+        validation: the best validation accuracy; None before an epoch finished.
+        on_test_split: whether the run validated on the dataset's test split (then `test` is the same figure).
+        test: the best model's accuracy on the test split; None when not measured.
+        overlap: the test split's overlap with training, in words.
+    """
+
+    validation: float | None
+    on_test_split: bool
+    test: float | None
+    overlap: str
+
+    def line(self, label: str = "best val_accuracy") -> str:
+        """e.g. "best val_accuracy 0.955 (leak-free split); test split 0.975 (may overlap training: 200 of 200
+        near-duplicates)"."""
+        if self.validation is None:
+            return "no epoch finished"
+        if self.on_test_split:
+            return f"{label} {self.validation:.3f} (on the test split, {self.overlap})"
+        text = f"{label} {self.validation:.3f} (leak-free split)"
+        if self.test is not None:
+            text += f"; test split {self.test:.3f} ({self.overlap})"
+        return text
+
+    def test_cell(self) -> str:
+        """The test figure as a table cell: "97.5% (may overlap training: ...)", or "-"."""
+        if self.test is None:
+            return "-"
+        return f"{self.test:.1%} ({self.overlap})"
+
+
+def honest_accuracy(info: RunInfo) -> HonestAccuracy:
+    """The run's figures as training recorded them (status.json), or, for a run evaluated on its test split
+    later (an imported model), as that evaluation saved them."""
+    on_test_split = info.validation == "test"
+    test, overlap = info.test_accuracy, info.test_overlap
+    if test is None and on_test_split:
+        test = info.best_val_accuracy
+    if test is None or overlap is None:
+        saved = info.folder.read_evaluation("test") or {}
+        if test is None and isinstance(saved.get("accuracy"), (int, float)):
+            test = float(saved["accuracy"])
+        overlap = overlap or saved.get("leak_note")
+    return HonestAccuracy(info.best_val_accuracy, on_test_split, test, overlap or UNKNOWN_OVERLAP)
 
 
 def duration_seconds(info: RunInfo) -> float | None:
     """Wall time from start to finish (to now while running); None when the times are not recorded."""
-    try:
-        begun = datetime.fromisoformat(info.status["started_at"])
-        ended_text = info.status.get("finished_at")
-        ended = datetime.fromisoformat(ended_text) if ended_text else datetime.now().astimezone()
-    except (KeyError, TypeError, ValueError):
+    begun = info.started_at
+    if begun is None:
         return None
-    return max(0.0, (ended - begun).total_seconds())
+    ended = info.finished_at or datetime.now().astimezone()
+    try:
+        return max(0.0, (ended - begun).total_seconds())
+    except TypeError:  # one time with a UTC offset, one without
+        return None
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -39,10 +95,27 @@ def format_seconds(seconds: float | None) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
+def started_text(info: RunInfo) -> str:
+    """The start as "2026-11-24 14:15", or "?" when not recorded."""
+    begun = info.started_at
+    return begun.strftime("%Y-%m-%d %H:%M") if begun else "?"
+
+
+def run_label(info: RunInfo) -> str:
+    """A run in one line: its start, model, epochs and best validation accuracy (or its state)."""
+    if info.state != "completed":
+        return f"{info.id} ({info.state})"
+    epochs = info.epochs_planned
+    parts = [started_text(info), info.model_name, f"{epochs or '?'} epoch{'' if epochs == 1 else 's'}"]
+    if info.best_val_accuracy is not None:
+        parts.append(f"val {info.best_val_accuracy:.1%}")
+    return f"{info.id}: " + ", ".join(parts)
+
+
 def progress_text(info: RunInfo) -> tuple[float, str]:
     """(share done in [0, 1], one line saying where the run is): epoch, step and ETA while training."""
     status = info.status
-    epochs = status.get("epochs") or info.config.get("epochs") or 0
+    epochs = info.epochs_planned or 0
     best = info.best_val_accuracy
     best_text = f"best validation accuracy {best:.1%}" if best is not None else "no epoch finished"
     if info.state != "running":
@@ -65,40 +138,20 @@ def progress_text(info: RunInfo) -> tuple[float, str]:
 
 def history_rows(infos: Sequence[RunInfo]) -> list[dict[str, Any]]:
     """One row per run, newest first: started, model, epochs, validation source, best validation accuracy,
-    test-split accuracy (from a saved evaluation) with its overlap note, duration and state.
-    `infos` are the runs as `runs.list_runs()` gives them (oldest first). The overlap note is worked out once
-    per dataset (the scan behind it is cached per file).
-    """
-    notes: dict[Path, str | None] = {}
-
-    def note_for(info: RunInfo) -> str | None:
-        folder = info.config.get("dataset", {}).get("path") or info.config.get("data_dir")
-        if not folder or not Path(folder).is_dir():
-            return None
-        folder = Path(folder)
-        if folder not in notes:
-            notes[folder] = _test_overlap_note(folder)
-        return notes[folder]
-
+    test-split accuracy with its overlap note, duration and state. `infos` are the runs as `list_runs()` gives
+    them (oldest first)."""
     rows = []
     for info in reversed(infos):
-        config = info.config
-        validation = config.get("validation")
-        best = info.best_val_accuracy
-        evaluation = _saved_test_evaluation(info)
-        test_accuracy = evaluation.accuracy if evaluation else (best if validation == "test" else None)
-        leak = (evaluation.leak_note if evaluation else None) or (
-            note_for(info) if test_accuracy is not None else None
-        )
+        figures = honest_accuracy(info)
         rows.append(
             {
                 "run": info.id,
-                "started": (info.status.get("started_at") or "")[:16].replace("T", " "),
-                "model": config.get("model", "?"),
-                "epochs": f"{len(info.epochs)}/{info.status.get('epochs') or config.get('epochs', '?')}",
-                "validation": {"split": "leak-free split", "test": "test split"}.get(validation, "?"),
-                "best val accuracy": _percent(best),
-                "test accuracy": _percent(test_accuracy) + (f" ({leak})" if leak and test_accuracy else ""),
+                "started": started_text(info) if info.started_at else "",
+                "model": info.model_name,
+                "epochs": f"{len(info.epochs)}/{info.epochs_planned or '?'}",
+                "validation": VALIDATION_NAMES.get(info.validation or "", "?"),
+                "best val accuracy": _percent(figures.validation),
+                "test accuracy": figures.test_cell(),
                 "duration": format_seconds(duration_seconds(info)),
                 "state": info.state,
             }
@@ -106,26 +159,5 @@ def history_rows(infos: Sequence[RunInfo]) -> list[dict[str, Any]]:
     return rows
 
 
-def _saved_test_evaluation(info: RunInfo) -> Evaluation | None:
-    from simpsons_core.inference.evaluate import read_evaluation
-
-    if info.model_path is None:
-        return None
-    try:
-        return read_evaluation(info.path, "test")
-    except (ValueError, OSError):
-        return None
-
-
 def _percent(value: float | None) -> str:
     return f"{value:.1%}" if value is not None else "-"
-
-
-def _test_overlap_note(folder: Path) -> str | None:
-    from simpsons_core.data.folders import detect_layout
-    from simpsons_core.data.splits import overlap_with_training
-
-    try:
-        return overlap_with_training(detect_layout(folder)).phrase
-    except (ValueError, OSError):
-        return None

@@ -1,6 +1,5 @@
-"""How a training run is steered and what it tells its folder: the stop request, the cancel exception, and the
-status writer. Kept free of TensorFlow so that a training process can use them while TensorFlow is still
-being imported.
+"""How a training run is steered: the stop request and the cancel exception. Kept free of TensorFlow so that a
+training process can use them while TensorFlow is still being imported.
 """
 
 from __future__ import annotations
@@ -9,17 +8,17 @@ import contextlib
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
-from simpsons_core import atomic
-from simpsons_core.runs import folder as runs
+from simpsons_core.runs.folder import RunFolder
 
 # The run folder is rewritten at most this often within an epoch: enough for a live curve, and a few ms of
 # bookkeeping per second never slows a training step noticeably.
 PROGRESS_INTERVAL_SECONDS = 1.0
 
-Progress = Callable[[dict[str, Any]], None]
+# Called with every line a run appends to metrics.jsonl, and with {"type": "phase", ...} lines while the data
+# is found and decoded (the CLI's progress bar).
+RunProgress = Callable[[dict[str, Any]], None]
 
 
 class RunCancelled(Exception):
@@ -28,15 +27,15 @@ class RunCancelled(Exception):
 
 
 class StopRequest:
-    """Whether this run was asked to stop: a cancel file in the run folder (`runs.cancel_run`), or SIGTERM or
-    Ctrl-C sent to the process. A second Ctrl-C interrupts at once."""
+    """Whether this run was asked to stop: a cancel file in the run folder (`launcher.cancel_run`), or SIGTERM
+    or Ctrl-C sent to the process. A second Ctrl-C interrupts at once."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
+    def __init__(self, run: RunFolder) -> None:
+        self.run = run
         self.signalled = False
 
     def __bool__(self) -> bool:
-        return self.signalled or runs.cancel_requested(self.folder)
+        return self.signalled or self.run.cancel_requested()
 
     @contextlib.contextmanager
     def handling_signals(self) -> Iterator[None]:
@@ -57,8 +56,3 @@ class StopRequest:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-
-
-def write_status(folder: Path, status: dict[str, Any]) -> None:
-    status["updated_at"] = runs.now()
-    atomic.write_json(folder / runs.STATUS_FILE, status)

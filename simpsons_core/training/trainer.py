@@ -1,8 +1,9 @@
 """The training loop of a run: data from the pipeline, a model built inside a `tf.distribute` strategy, and
 a Keras callback that keeps the run folder current (see `simpsons_core.runs.folder` for the files).
 
-`train_in_foreground` is what both the CLI's `train` command and the detached child of `runs.start_run` call,
-so a run trained from a terminal and one started from the dashboard write the same folder the same way.
+`train_in_foreground` is what both the CLI's `train` command and the detached child of `launcher.start_run`
+call, so a run trained from a terminal and one started from the dashboard write the same folder the same way.
+Every file of the folder is written through its `RunFolder`.
 
 This module imports TensorFlow only when it needs it: a fresh training process finds, splits and decodes its
 images (no TensorFlow involved) while another thread imports TensorFlow, which takes seconds of the time
@@ -21,16 +22,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from simpsons_core import atomic
 from simpsons_core.config import TrainConfig
 from simpsons_core.data import decoding, demo, folders, splits
-from simpsons_core.runs import folder as runs
+from simpsons_core.runs.folder import RunFolder, RunInfo, now
+from simpsons_core.runs.lock import holding_lock
+from simpsons_core.runs.lookup import read_run
+from simpsons_core.runs.process import process_identity
 from simpsons_core.training.control import (
     PROGRESS_INTERVAL_SECONDS,
-    Progress,
     RunCancelled,
+    RunProgress,
     StopRequest,
-    write_status,
 )
 
 if TYPE_CHECKING:
@@ -38,10 +40,11 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
 
-def train_in_foreground(config: TrainConfig, run_dir: Path, progress: Progress | None = None) -> runs.RunInfo:
+def train_in_foreground(config: TrainConfig, run_dir: Path, progress: RunProgress | None = None) -> RunInfo:
     """Train `config` in this process, writing the run folder `run_dir` as it goes; returns the finished run.
 
-    Holds the workspace's training lock meanwhile (adopting it when `runs.start_run` took it for this run).
+    Holds the workspace's training lock meanwhile (adopting it when `launcher.start_run` took it for this
+    run).
     Never raises for a failed run: the returned RunInfo has state "failed" and the error, and the traceback
     goes to stderr (log.txt in a detached run). A stop request ends the run as "cancelled" after the current
     batch, with model.keras saved.
@@ -52,43 +55,41 @@ def train_in_foreground(config: TrainConfig, run_dir: Path, progress: Progress |
         progress: called with every line appended to metrics.jsonl, and with {"type": "phase", "phase",
             "done", "total"} while the data is found and decoded.
     """
-    folder = Path(run_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    status: dict[str, Any] = {
-        "state": "running",
-        "run_id": folder.name,
-        **runs.process_identity(),
-        "phase": "starting",
-        "epoch": 0,
-        "epochs": config.epochs,
-        "step": 0,
-        "total_steps": None,
-        "eta_seconds": None,
-        "started_at": runs.read_status(folder).get("started_at") or runs.now(),
-        "error": None,
-    }
-    stop = StopRequest(folder)
-    with runs.holding_lock(folder.name), stop.handling_signals():
-        write_status(folder, status)
+    run = RunFolder(run_dir)
+    run.path.mkdir(parents=True, exist_ok=True)
+    stop = StopRequest(run)
+    with holding_lock(run.id), stop.handling_signals():
+        run.update_status(
+            state="running",
+            run_id=run.id,
+            **process_identity(),
+            phase="starting",
+            epoch=0,
+            epochs=config.epochs,
+            step=0,
+            total_steps=None,
+            eta_seconds=None,
+            started_at=run.read_status().get("started_at") or now(),
+            error=None,
+        )
         try:
             keras_import = _import_keras_in_background()
-            data = _load_data(config, folder, status, progress)
+            data = _load_data(config, run, progress)
             keras_import.join()
             if stop:
                 raise RunCancelled
-            _train(config, folder, status, stop, progress, *data)
-            status.update(state="completed", phase="done", eta_seconds=0)
+            _train(config, run, stop, progress, *data)
+            end: dict[str, Any] = {"state": "completed", "phase": "done", "eta_seconds": 0}
         except RunCancelled:
-            status.update(state="cancelled", phase="cancelled", eta_seconds=None)
+            end = {"state": "cancelled", "phase": "cancelled", "eta_seconds": None}
         except Exception as error:
             traceback.print_exc()
-            status.update(state="failed", phase="failed", eta_seconds=None, error=_describe(error))
+            end = {"state": "failed", "phase": "failed", "eta_seconds": None, "error": _describe(error)}
         except BaseException:
-            write_status(folder, {**status, "state": "failed", "error": "training was interrupted"})
+            run.update_status(state="failed", error="training was interrupted")
             raise
-        status["finished_at"] = runs.now()
-        write_status(folder, status)
-    return runs.read_run(folder)
+        run.update_status(**end, finished_at=now())
+    return read_run(run.path)
 
 
 def _import_keras_in_background() -> threading.Thread:
@@ -103,10 +104,9 @@ def _import_keras_in_background() -> threading.Thread:
 
 def _train(
     config: TrainConfig,
-    folder: Path,
-    status: dict[str, Any],
+    run: RunFolder,
     stop: StopRequest,
-    progress: Progress | None,
+    progress: RunProgress | None,
     found: folders.DatasetLayout,
     train_images: decoding.DecodedImages,
     val_images: decoding.DecodedImages,
@@ -117,8 +117,7 @@ def _train(
     from simpsons_core.training import models
     from simpsons_core.training.recorder import RunRecorder
 
-    status.update(phase="building the model", phase_done=0, phase_total=0)
-    write_status(folder, status)
+    run.update_status(phase="building the model", phase_done=0, phase_total=0)
     keras.utils.set_random_seed(config.seed)
     strategy = choose_strategy(config.strategy)
     train_ds, steps = pipeline.training_dataset(train_images, config)
@@ -126,13 +125,14 @@ def _train(
         model = models.build_model(config.model, config.image_size, len(found.classes))
         models.compile_model(model, learning_rate(config, steps))
     val_ds = pipeline.evaluation_dataset(val_images, config)
-    status["strategy"] = f"{_strategy_name(strategy)} over {strategy.num_replicas_in_sync} device(s)"
+    devices = f"{_strategy_name(strategy)} over {strategy.num_replicas_in_sync} device(s)"
+    run.update_status(strategy=devices)
     _log(
         f"Training {config.model} on {len(train_images)} images ({steps} batches of {config.batch_size} an "
-        f"epoch), validating on {len(val_images)}, {config.epochs} epochs, {status['strategy']}."
+        f"epoch), validating on {len(val_images)}, {config.epochs} epochs, {devices}."
     )
     callbacks: list[keras.callbacks.Callback] = [
-        RunRecorder(folder, status, config.epochs, steps, stop=stop, progress=progress)
+        RunRecorder(run, config.epochs, steps, stop=stop, progress=progress)
     ]
     if config.early_stopping_patience:
         callbacks.append(
@@ -153,10 +153,9 @@ def _train(
     finally:
         # The last weights, after a normal end or a cancel (then the exception continues).
         if sys.exc_info()[0] in (None, RunCancelled):
-            status["phase"] = "saving"
-            write_status(folder, status)
-            runs.save_model(model, folder / runs.MODEL_FILE)
-    _score_test_split(config, found, folder, status, progress)
+            run.update_status(phase="saving")
+            run.save_model(model)
+    _score_test_split(config, found, run, progress)
 
 
 def learning_rate(
@@ -172,9 +171,7 @@ def learning_rate(
     return config.learning_rate
 
 
-def _score_test_split(
-    config: TrainConfig, found: Any, folder: Path, status: dict[str, Any], progress: Progress | None
-) -> None:
+def _score_test_split(config: TrainConfig, found: Any, run: RunFolder, progress: RunProgress | None) -> None:
     """Record in status.json the best model's accuracy on the dataset's own test split (`test_accuracy`) and
     how much of that split has near-duplicates in training (`test_overlap`), so that every reader shows the
     leak-free figure and the test-split figure side by side and sees the inflation.
@@ -189,25 +186,25 @@ def _score_test_split(
     from simpsons_core.data import splits
     from simpsons_core.inference import evaluate
 
-    status["phase"] = "scoring the test split"
-    write_status(folder, status)
+    phase = "scoring the test split"
+    run.update_status(phase=phase)
     if progress:
-        progress({"type": "phase", "phase": status["phase"], "done": 0, "total": 0})
+        progress({"type": "phase", "phase": phase, "done": 0, "total": 0})
     try:
         if config.validation == "split":
-            result = evaluate.evaluate(folder, "test")
+            result = evaluate.evaluate(run.path, "test")
             accuracy, overlap = result.accuracy, result.leak_note
         else:
-            accuracy = runs.read_run(folder).best_val_accuracy
+            accuracy = read_run(run.path).best_val_accuracy
             overlap = splits.overlap_with_training(found).phrase
     except Exception as error:  # an extra figure must never fail a trained run
         _log(f"The test split could not be scored: {_describe(error)}")
         return
-    status.update(test_accuracy=accuracy, test_overlap=overlap)
+    run.update_status(test_accuracy=accuracy, test_overlap=overlap)
 
 
 def _load_data(
-    config: TrainConfig, folder: Path, status: dict[str, Any], progress: Progress | None
+    config: TrainConfig, run: RunFolder, progress: RunProgress | None
 ) -> tuple[folders.DatasetLayout, decoding.DecodedImages, decoding.DecodedImages]:
     """Find the dataset, split it and decode both sides; records labels.json and the dataset in config.json.
     Returns (the dataset's layout, training images, validation images). Needs no TensorFlow."""
@@ -220,8 +217,7 @@ def _load_data(
             nonlocal last
             if done == total or time.perf_counter() - last >= PROGRESS_INTERVAL_SECONDS:
                 last = time.perf_counter()
-                status.update(phase=name, phase_done=done, phase_total=total)
-                write_status(folder, status)
+                run.update_status(phase=name, phase_done=done, phase_total=total)
                 if progress:
                     progress({"type": "phase", "phase": name, "done": done, "total": total})
 
@@ -235,14 +231,14 @@ def _load_data(
     train_items, val_items = splits.split_for_training(found, config, progress=phase("splitting"))
     if not val_items:
         raise ValueError(f"{root} leaves no validation images (validation source: {config.validation}).")
-    atomic.write_json(folder / runs.LABELS_FILE, list(found.classes))
+    run.write_labels(list(found.classes))
     train_images, val_images = (
         decoding.decode_images(
             items, found.classes, config.image_size, progress=phase(f"loading {name} images")
         )
         for name, items in (("training", train_items), ("validation", val_items))
     )
-    runs.write_config(folder, config, dataset=_dataset_summary(found, train_images, val_images))
+    run.write_config(config, dataset=_dataset_summary(found, train_images, val_images))
     return found, train_images, val_images
 
 

@@ -55,16 +55,16 @@ def wait_for_health(url: str, server: subprocess.Popen, limit: float = 90.0) -> 
 
 def finish_runs(home: Path) -> None:
     """Ask any run still training to stop, so no training process outlives the tests."""
-    from simpsons_core.runs import folder as runs
+    from simpsons_core.runs import launcher, lookup
 
     previous = os.environ.get("SIMPSONS_HOME")
     os.environ["SIMPSONS_HOME"] = str(home)
     try:
-        for info in runs.list_runs():
+        for info in lookup.list_runs():
             if info.is_active:
-                runs.cancel_run(info.id)
+                launcher.cancel_run(info.id)
                 deadline = time.monotonic() + 60
-                while runs.read_run(info.id).is_active and time.monotonic() < deadline:
+                while lookup.read_run(info.id).is_active and time.monotonic() < deadline:
                     time.sleep(0.5)
     finally:
         if previous is None:
