@@ -1,5 +1,7 @@
-"""Evaluate: a completed run on a split: accuracy, the confusion matrix, per-class figures and the mistakes,
-most confidently wrong first. Results are saved in the run folder, so they show again without recomputing."""
+"""Evaluate: a completed run on a split: accuracy, how far its answers can be trusted (balanced accuracy,
+calibration error, confident errors, the reliability diagram and the coverage curve), the confusion matrix,
+per-class figures and the mistakes, most confidently wrong first. Results are saved in the run folder, so they
+show again without recomputing."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages.shared import EXPECTED_ERRORS, active_dataset, pick_completed_run, show_image
-from simpsons_core.charts import confusion_figure
+from simpsons_core.charts import confusion_figure, coverage_figure, reliability_figure
 from simpsons_core.inference.evaluate import SPLITS, Evaluation, evaluate, folder_split, read_evaluation
 from simpsons_core.runs.lookup import trained_on
 
@@ -40,10 +42,23 @@ def run_evaluation(run_path: Path, split: str, data_dir: Path | None) -> Evaluat
 
 
 def show(evaluation: Evaluation) -> None:
-    left, middle, right = st.columns(3)
-    left.metric("accuracy", f"{evaluation.accuracy:.1%}")
-    middle.metric("images", evaluation.images)
-    right.metric("mistakes", len(evaluation.mistakes))
+    trust = evaluation.trust
+    accuracy, balanced, calibration, images, mistakes = st.columns(5)
+    accuracy.metric("accuracy", f"{evaluation.accuracy:.1%}")
+    balanced.metric(
+        "balanced accuracy",
+        f"{trust.balanced_accuracy:.1%}" if trust else "-",
+        help="The mean of the per-class recall: a class the model misses counts however rare it is.",
+    )
+    calibration.metric(
+        "calibration error (ECE)",
+        f"{trust.ece:.1%}" if trust else "-",
+        help="How far the stated confidence is, on average, from how often the model is right.",
+    )
+    images.metric("images", evaluation.images)
+    mistakes.metric("mistakes", len(evaluation.mistakes))
+    if trust:
+        st.markdown(trust.confident_errors.sentence)
     st.caption(f"{evaluation.source}; computed {evaluation.created.replace('T', ' ')}.")
     if evaluation.leak_note:
         leaky = evaluation.leak_note.startswith("may overlap")
@@ -81,6 +96,14 @@ def show(evaluation: Evaluation) -> None:
                 name: st.column_config.NumberColumn(format="%.0f%%") for name in ("precision", "recall", "F1")
             },
         )
+
+    st.subheader("How far the answers can be trusted")
+    if trust and evaluation.coverage:
+        reliability, coverage = st.columns(2, gap="large")
+        reliability.plotly_chart(reliability_figure(trust.reliability), key="reliability")
+        coverage.plotly_chart(coverage_figure(evaluation.coverage), key="coverage")
+    else:
+        st.info("Saved by an earlier version, without these figures: press Evaluate again to compute them.")
 
     st.subheader("Mistakes, most confidently wrong first")
     if not evaluation.mistakes:

@@ -1,9 +1,12 @@
-"""`python -m benchmarks.recipes [--data DIR ...] [--quick]`: the recipes side by side, honestly scored.
+"""`python -m benchmarks.recipes [--data DIR ...] [--eval DIR ...] [--quick]`: the recipes side by side,
+honestly scored.
 
 Each recipe trains in a fresh `python -m simpsons_core train` process, exactly as a user would start it, in
 a temporary workspace. For every run the table gives the training time, the accuracy on the leak-free
 validation split (near-duplicate clusters kept on one side), the accuracy on the dataset's own test split
-with how much of it overlaps training, and the per-class recall. Rows:
+with how much of it overlaps training, and the per-class recall. Each `--eval DIR` (images the runs never
+trained on, e.g. another person's pictures) adds two columns per row: the run's balanced accuracy on them
+and its confident errors (wrong answers among those given at >= 90% confidence). Rows:
 
 - `tutorial`: the seed's recipe unchanged; it validates on the test split, so it has no leak-free figure.
 - `tutorial on leak-free split`: the same network and augmentation, validated on the leak-free split instead.
@@ -32,12 +35,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from simpsons_core.inference.calibration import ConfidentErrors
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared" / "datasets"
@@ -58,6 +64,32 @@ DEFAULT_ROWS = ("tutorial", "tutorial on leak-free split", "studio")
 # --quick: a smoke run that checks the whole path in about a minute, not the recipes' accuracy.
 QUICK_OPTIONS = ("--epochs", "1", "--img-size", "32")
 QUIET_BUSY_CORES = 1.85
+FIXED_COLUMNS = (
+    "recipe",
+    "epochs",
+    "training time",
+    "whole run (quiet estimate)",
+    "leak-free validation accuracy",
+    "test-split accuracy",
+    "per-class recall",
+)
+# Each `--eval` folder's columns, after its name.
+EVAL_COLUMNS = ("balanced accuracy", "confident errors")
+
+
+@dataclass
+class EvalScore:
+    """A row's run evaluated on one `--eval` folder.
+
+    Attributes:
+        balanced_accuracy: mean per-class recall on the folder's images; None when the evaluation failed.
+        confident_errors: wrong answers among the confident ones; None when the evaluation failed.
+        error: why the evaluation failed (e.g. no image of a class the model knows).
+    """
+
+    balanced_accuracy: float | None = None
+    confident_errors: ConfidentErrors | None = None
+    error: str | None = None
 
 
 @dataclass
@@ -79,6 +111,7 @@ class RecipeResult:
         test_accuracy: accuracy of the best model on the dataset's test split; None when there is none.
         test_overlap: the test split's overlap with training, in the product's words.
         recall: per-class recall on the leak-free validation split (on the test split for `tutorial`).
+        evals: `--eval` folder name -> the run's scores on it.
         error: what went wrong, when the run did not complete.
     """
 
@@ -95,6 +128,7 @@ class RecipeResult:
     test_accuracy: float | None = None
     test_overlap: str | None = None
     recall: dict[str, float] = field(default_factory=dict)
+    evals: dict[str, EvalScore] = field(default_factory=dict)
     error: str | None = None
 
     @property
@@ -102,8 +136,9 @@ class RecipeResult:
         return self.cpu_seconds / QUIET_BUSY_CORES
 
 
-def train_recipe(row: str, data: Path, quick: bool) -> RecipeResult:
-    """Train one row's recipe on `data` in a fresh process (workspace: $SIMPSONS_HOME), then score it."""
+def train_recipe(row: str, data: Path, quick: bool, evals: Sequence[Path] = ()) -> RecipeResult:
+    """Train one row's recipe on `data` in a fresh process (workspace: $SIMPSONS_HOME), then score it, also on
+    each folder of `evals`."""
     from simpsons_core.runs import lookup
 
     recipe, options = RECIPE_RUNS[row]
@@ -127,6 +162,7 @@ def train_recipe(row: str, data: Path, quick: bool) -> RecipeResult:
     result.train_seconds = sum(line.get("seconds") or 0.0 for line in info.epochs)
     if info.state == "completed":
         _score(result, info)
+        result.evals = {folder.name: eval_score(info.path, folder) for folder in evals}
     return result
 
 
@@ -143,38 +179,68 @@ def _score(result: RecipeResult, info: Any) -> None:
     result.recall = {report.name: report.recall for report in validation.classes}
 
 
+def eval_score(run: Path, folder: Path) -> EvalScore:
+    """The run's balanced accuracy and confident errors on `folder` (any layout `evaluate --data` takes); a
+    folder the run cannot be evaluated on gives its reason instead of ending the benchmark."""
+    from simpsons_core.errors import EXPECTED_ERRORS
+    from simpsons_core.inference.evaluate import evaluate
+
+    try:
+        trust = evaluate(run, data_dir=folder).trust
+    except EXPECTED_ERRORS as error:
+        return EvalScore(error=str(error))
+    return EvalScore(balanced_accuracy=trust.balanced_accuracy, confident_errors=trust.confident_errors)
+
+
 def _children_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
 
 def markdown(results: list[RecipeResult]) -> str:
-    """One table per dataset."""
+    """One table per dataset; two columns per `--eval` folder after the fixed ones."""
     lines: list[str] = []
     for data in dict.fromkeys(result.data for result in results):
-        lines += [
-            f"### {data}",
-            "",
-            "| recipe | epochs | training time | whole run (quiet estimate) | leak-free validation accuracy "
-            "| test-split accuracy | per-class recall |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for result in (r for r in results if r.data == data):
+        rows = [r for r in results if r.data == data]
+        folders = list(dict.fromkeys(name for r in rows for name in r.evals))
+        header = [*FIXED_COLUMNS, *(f"{name} {column}" for name in folders for column in EVAL_COLUMNS)]
+        lines += [f"### {data}", "", _table_line(header), _table_line(["---"] * len(header))]
+        for result in rows:
             if result.state != "completed":
-                lines.append(f"| {result.row} | {result.state}: {result.error} | | | | | |")
+                cells = [result.row, f"{result.state}: {result.error}"]
+                lines.append(_table_line(cells + [""] * (len(header) - len(cells))))
                 continue
             loads = "-".join(f"{load:.1f}" for load in result.load_average)
             overlap = f" ({result.test_overlap})" if result.test_overlap else ""
-            test = _percent(result.test_accuracy) + overlap
             where = "" if result.validation_accuracy is not None else " (test split)"
             recall = ", ".join(f"{_short(name)} {value:.2f}" for name, value in result.recall.items())
-            lines.append(
-                f"| {result.row} | {result.epochs} | {result.train_seconds:.0f} s "
-                f"| {result.run_seconds:.0f} s, load {loads} ({result.quiet_estimate_seconds:.0f} s) "
-                f"| {_percent(result.validation_accuracy)} | {test} | {recall}{where} |"
-            )
+            cells = [
+                result.row,
+                str(result.epochs),
+                f"{result.train_seconds:.0f} s",
+                f"{result.run_seconds:.0f} s, load {loads} ({result.quiet_estimate_seconds:.0f} s)",
+                _percent(result.validation_accuracy),
+                _percent(result.test_accuracy) + overlap,
+                recall + where,
+            ]
+            for name in folders:
+                cells += _eval_cells(result.evals[name])
+            lines.append(_table_line(cells))
         lines.append("")
     return "\n".join(lines)
+
+
+def _table_line(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _eval_cells(score: EvalScore) -> list[str]:
+    """The EVAL_COLUMNS cells of one run on one folder: "93.1%", "9.3% (10 of 107)"."""
+    if score.confident_errors is None:
+        return [f"failed: {score.error}", "-"]
+    errors = score.confident_errors
+    rate = errors.rate if errors.answered else None
+    return [_percent(score.balanced_accuracy), f"{_percent(rate)} ({errors.wrong} of {errors.answered})"]
 
 
 def _percent(value: float | None) -> str:
@@ -215,6 +281,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="dataset folder; repeat for several (default: the shared simpsons4-full and simpsons4-mini)",
     )
     parser.add_argument(
+        "--eval",
+        dest="evals",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also evaluate every run on this folder (as `evaluate --data` takes it); repeat for several",
+    )
+    parser.add_argument(
         "--recipes",
         default=",".join(DEFAULT_ROWS),
         help=f"comma-separated rows to train, from: {', '.join(RECIPE_RUNS)} (default: the first three)",
@@ -230,9 +305,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = [row for row in args.rows if row not in RECIPE_RUNS]
     if unknown:
         parser.error(f"unknown recipe row(s) {', '.join(unknown)}; choose from {', '.join(RECIPE_RUNS)}")
-    missing = [folder for folder in args.data or () if not folder.is_dir()]
+    missing = [folder for folder in [*(args.data or ()), *args.evals] if not folder.is_dir()]
     if missing:
         parser.error(f"no dataset folder {', '.join(map(str, missing))}")
+    args.evals = [folder.resolve() for folder in args.evals]
+    names = [folder.name for folder in args.evals]
+    if len(set(names)) < len(names):
+        parser.error(f"--eval folders need different names (they name the columns): {', '.join(names)}")
     return args
 
 
@@ -264,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         for data in datasets:
             for row in args.rows:
                 print(f"Training {row} on {data}...", file=sys.stderr, flush=True)
-                results.append(train_recipe(row, data.resolve(), args.quick))
+                results.append(train_recipe(row, data.resolve(), args.quick, args.evals))
     meta = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python -m benchmarks.recipes " + " ".join(argv if argv is not None else sys.argv[1:]),

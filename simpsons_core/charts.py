@@ -10,6 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from simpsons_core.inference.calibration import CoveragePoint, ReliabilityBin
 from simpsons_core.inference.evaluate import Evaluation
 from simpsons_core.inference.predict import Prediction
 from simpsons_core.runs.folder import RunInfo
@@ -93,6 +94,70 @@ def confusion_figure(evaluation: Evaluation, normalise: bool = False) -> go.Figu
         title="Confusion matrix" + (" (share of each true class)" if normalise else " (images)"),
         xaxis_title="predicted",
         yaxis={"title": "true", "autorange": "reversed"},
+        margin=_MARGINS,
+    )
+    return figure
+
+
+def reliability_figure(bins: Sequence[ReliabilityBin]) -> go.Figure:
+    """A reliability diagram: each confidence bin's accuracy as a bar (its image count on it), against the
+    diagonal a perfectly calibrated model would follow. Bars below the diagonal are over-confidence."""
+    figure = go.Figure(
+        go.Bar(
+            name="accuracy in bin",
+            x=[(b.lower + b.upper) / 2 for b in bins],
+            y=[b.accuracy for b in bins],
+            width=[b.upper - b.lower for b in bins],
+            text=[str(b.count) for b in bins],
+            customdata=[
+                [b.lower, b.upper, b.count, "-" if b.confidence is None else f"{b.confidence:.1%}"]
+                for b in bins
+            ],
+            hovertemplate="confidence %{customdata[0]:.0%}-%{customdata[1]:.0%}: %{customdata[2]} images"
+            "<br>mean confidence %{customdata[3]}<br>accuracy %{y:.1%}<extra></extra>",
+            marker_color=CURVE_COLOURS["validation"],
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            name="perfect calibration",
+            x=[0, 1],
+            y=[0, 1],
+            mode="lines",
+            line={"color": "grey", "dash": "dash"},
+            hoverinfo="skip",
+        )
+    )
+    figure.update_layout(
+        title="Reliability: accuracy per confidence bin (images on the bars)",
+        xaxis={"title": "top-class confidence", "range": [0, 1], "tickformat": ".0%"},
+        yaxis={"title": "accuracy", "range": [0, 1.02], "tickformat": ".0%"},
+        height=360,
+        margin=_MARGINS,
+        legend={"orientation": "h", "y": -0.25},
+    )
+    return figure
+
+
+def coverage_figure(points: Sequence[CoveragePoint]) -> go.Figure:
+    """Accuracy of the answers given against the share of images answered, as the confidence cut rises from
+    answering everything (right end) to answering only the most confident (left end)."""
+    figure = go.Figure(
+        go.Scatter(
+            x=[p.coverage for p in points],
+            y=[p.accuracy for p in points],
+            customdata=[p.threshold for p in points],
+            mode="lines+markers",
+            line={"color": CURVE_COLOURS["training"]},
+            hovertemplate="answer at confidence >= %{customdata:.3f}<br>%{x:.1%} of images answered,"
+            " %{y:.1%} right<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        title="Coverage: accuracy when answering only above a confidence cut",
+        xaxis={"title": "share of images answered", "range": [0, 1.02], "tickformat": ".0%"},
+        yaxis={"title": "accuracy of the answers", "range": [0, 1.02], "tickformat": ".0%"},
+        height=360,
         margin=_MARGINS,
     )
     return figure

@@ -10,11 +10,14 @@ import pytest
 from simpsons_core.charts import (
     class_counts_figure,
     confusion_figure,
+    coverage_figure,
     learning_curves_figure,
+    reliability_figure,
     runs_overlay_figure,
     top_classes_figure,
     training_curve,
 )
+from simpsons_core.inference.calibration import CoveragePoint, ReliabilityBin
 from simpsons_core.inference.evaluate import Evaluation
 from simpsons_core.inference.predict import Prediction
 from simpsons_core.runs.folder import RunInfo
@@ -91,3 +94,24 @@ def test_overlay_has_one_line_per_run() -> None:
     figure = runs_overlay_figure([run_info("a"), run_info("b")], "val_accuracy")
     assert [trace.name for trace in figure.data] == ["a", "b"]
     assert list(figure.data[0].y) == [0.5]
+
+
+def test_reliability_diagram_has_a_bar_per_bin_with_its_count_and_the_diagonal() -> None:
+    bins = [
+        ReliabilityBin(0.0, 0.5, 0, None, None),
+        ReliabilityBin(0.5, 0.75, 4, 0.6, 0.25),
+        ReliabilityBin(0.75, 1.0, 12, 0.9, 1.0),
+    ]
+    bars, diagonal = reliability_figure(bins).data
+    assert list(bars.x) == [0.25, 0.625, 0.875] and list(bars.width) == [0.5, 0.25, 0.25]
+    assert list(bars.y) == [None, 0.25, 1.0]
+    assert list(bars.text) == ["0", "4", "12"]
+    assert [row[3] for row in bars.customdata] == ["-", "60.0%", "90.0%"]  # mean confidence, in the hover
+    assert (list(diagonal.x), list(diagonal.y)) == ([0, 1], [0, 1])
+
+
+def test_coverage_figure_plots_accuracy_against_the_share_answered() -> None:
+    points = [CoveragePoint(0.4, 1.0, 0.7), CoveragePoint(0.8, 0.6, 0.9), CoveragePoint(0.95, 0.2, 1.0)]
+    (line,) = coverage_figure(points).data
+    assert list(line.x) == [1.0, 0.6, 0.2] and list(line.y) == [0.7, 0.9, 1.0]
+    assert list(line.customdata) == [0.4, 0.8, 0.95]  # the confidence cut, in the hover

@@ -1,4 +1,5 @@
-"""Evaluation figures against a hand-computed confusion matrix, flat name-labelled folders, splits, the CLI.
+"""Evaluation figures against a hand-computed confusion matrix and trust figures, flat name-labelled folders,
+splits, the CLI, and evaluations saved before the trust figures existed.
 
 The hand-checked run holds a real Keras model whose answer we control: it averages the image's colour and its
 softmax logits are 20 x (mean red, mean green, mean blue), so a red picture is "bart_simpson", green
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,14 @@ from PIL import Image
 
 from simpsons_core.cli.main import main
 from simpsons_core.config import TrainConfig
-from simpsons_core.inference.evaluate import evaluate, read_evaluation, score
+from simpsons_core.inference.calibration import coverage_curve
+from simpsons_core.inference.evaluate import (
+    COVERAGE_POINTS,
+    coverage_points,
+    evaluate,
+    read_evaluation,
+    score,
+)
 
 pytest_plugins = ["run_fixtures"]
 
@@ -42,6 +51,18 @@ PRECISION = [3 / 4, 2 / 3, 1 / 2]
 RECALL = [3 / 4, 2 / 4, 1 / 1]
 F1 = [3 / 4, 4 / 7, 2 / 3]
 SUPPORT = [4, 4, 1]
+# Every answer has top confidence above 0.99 (the weakest, dim blue, is e^9.4 / (e^9.4 + 2)), so all nine are
+# "confident" and fall in the top reliability bin; three of them are wrong.
+BALANCED_ACCURACY = (3 / 4 + 2 / 4 + 1 / 1) / 3
+ECE = 1 - 6 / 9  # |accuracy 6/9 - mean confidence ~1| in the one bin used
+# Full red, green and blue give one and the same confidence (1.0 in float32): seven answers, six right. Dim
+# green (wrong) is a little less sure, dim blue (wrong) less still. Cuts ascending: all nine, eight, seven.
+COVERAGE = [(9 / 9, 6 / 9), (8 / 9, 6 / 8), (7 / 9, 6 / 7)]
+TRUST_LINES = [
+    "balanced accuracy 0.750 (mean per-class recall)",
+    "expected calibration error 0.333 (ECE, 10 bins: mean gap between confidence and accuracy)",
+    "confident errors: 3 of 9 answers at >= 90% were wrong",
+]
 
 
 def loss_of(colour_channel_value: int) -> float:
@@ -107,6 +128,13 @@ def assert_hand_computed(evaluation) -> None:
     first = evaluation.mistakes[0]
     assert first.probabilities["bart_simpson"] == pytest.approx(1.0, abs=1e-6)
     assert sum(first.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+    trust = evaluation.trust
+    assert trust.balanced_accuracy == pytest.approx(BALANCED_ACCURACY)
+    assert trust.per_class_recall == pytest.approx(RECALL)
+    assert trust.ece == pytest.approx(ECE, abs=1e-4)
+    assert (trust.confident_errors.wrong, trust.confident_errors.answered) == (3, 9)
+    assert [b.count for b in trust.reliability] == [0] * 9 + [9]
+    np.testing.assert_allclose([(p.coverage, p.accuracy) for p in evaluation.coverage], COVERAGE)
 
 
 def test_figures_match_the_hand_computed_confusion_matrix(colour_run: str, workspace: Path) -> None:
@@ -115,9 +143,40 @@ def test_figures_match_the_hand_computed_confusion_matrix(colour_run: str, works
     assert_hand_computed(evaluation)
     assert evaluation.unknown_classes == {"maggie_simpson": 1}
     assert [Path(path).name for path, _ in evaluation.skipped] == ["bart_simpson_99.png"]
-    saved = workspace / "runs" / colour_run / "evaluation-test.json"
-    assert json.loads(saved.read_text())["confusion"] == CONFUSION
+    saved = json.loads((workspace / "runs" / colour_run / "evaluation-test.json").read_text())
+    assert saved["confusion"] == CONFUSION
+    assert saved["trust"]["balanced_accuracy"] == pytest.approx(BALANCED_ACCURACY)
+    assert saved["trust"]["confident_errors"] == {"wrong": 3, "answered": 9, "at": 0.9}
+    assert len(saved["trust"]["reliability"]) == 10 and len(saved["coverage"]) == len(COVERAGE)
     assert read_evaluation(colour_run, "test") == evaluation
+
+
+def test_an_evaluation_saved_without_the_trust_figures_still_loads(colour_run: str, workspace: Path) -> None:
+    with pytest.warns(UserWarning, match="bart_simpson_99.png"):
+        evaluation = evaluate(colour_run, split="test")
+    path = workspace / "runs" / colour_run / "evaluation-test.json"
+    older = json.loads(path.read_text())
+    del older["trust"], older["coverage"]
+    path.write_text(json.dumps(older))
+    loaded = read_evaluation(colour_run, "test")
+    assert loaded is not None and loaded.trust is None and loaded.coverage is None
+    assert loaded.confusion == evaluation.confusion and loaded.mistakes == evaluation.mistakes
+    text = loaded.table()
+    assert "9 images, accuracy 0.667" in text
+    assert "balanced accuracy -\nexpected calibration error -\nconfident errors: -" in text
+
+
+def test_the_saved_coverage_curve_is_thinned_to_a_few_points_keeping_both_ends() -> None:
+    rng = np.random.default_rng(0)
+    probabilities = rng.dirichlet(np.ones(3), size=500)
+    labels = rng.integers(0, 3, size=500)
+    full = coverage_curve(probabilities, labels)
+    thinned = coverage_points(probabilities, labels)
+    assert len(full) == 500 and len(thinned) == COVERAGE_POINTS
+    assert thinned[0] == full[0] and thinned[-1] == full[-1]
+    assert all(a.threshold < b.threshold for a, b in pairwise(thinned))
+    assert set(thinned) <= set(full)
+    assert coverage_points(probabilities[:9], labels[:9]) == coverage_curve(probabilities[:9], labels[:9])
 
 
 def test_flat_folder_labelled_by_name(colour_run: str, colour_dataset: Path, tmp_path: Path) -> None:
@@ -186,7 +245,9 @@ def test_cli_prints_the_table(colour_run: str, capsys) -> None:
     with pytest.warns(UserWarning, match="bart_simpson_99.png"):
         assert main(["evaluate", colour_run, "--split", "test"]) == 0
     out = capsys.readouterr().out
-    assert "9 images, accuracy 0.667" in out
+    lines = out.splitlines()
+    accuracy = next(i for i, line in enumerate(lines) if line.startswith("9 images, accuracy 0.667"))
+    assert lines[accuracy + 1 : accuracy + 4] == TRUST_LINES
     assert "homer_simpson -> bart_simpson" in out
     assert "maggie_simpson (1)" in out
     assert "bart_simpson_99.png: " in out  # the unreadable file, listed

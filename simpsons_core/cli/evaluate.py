@@ -1,4 +1,5 @@
-"""`evaluate RUN [--split test|validation | --data DIR]`: accuracy, per-class table and confusion matrix."""
+"""`evaluate RUN [--split test|validation | --data DIR]`: accuracy and how far the answers can be trusted
+(balanced accuracy, calibration error, confident errors), per-class table and confusion matrix."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "evaluate",
         help="measure a run's model on labelled images",
         description=(
-            "Accuracy, per-class precision/recall/F1, confusion matrix and the worst mistakes of a run's "
-            "model; saved as evaluation-<split>.json in the run folder."
+            "Accuracy, balanced accuracy, expected calibration error, confident errors, per-class "
+            "precision/recall/F1, confusion matrix and the worst mistakes of a run's model; saved as "
+            "evaluation-<split>.json in the run folder."
         ),
     )
     parser.add_argument("run", metavar="RUN", help="run id, run folder, or 'latest' (newest completed run)")

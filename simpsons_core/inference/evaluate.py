@@ -1,8 +1,9 @@
-"""Measuring a run's model on labelled images: accuracy, confusion matrix, per-class figures, worst mistakes.
+"""Measuring a run's model on labelled images: accuracy, confusion matrix, per-class figures, worst mistakes,
+and how far its answers can be trusted (balanced accuracy, calibration, confident errors, coverage).
 
 Images go through the training pipeline's own decoding and evaluation dataset, so the figures are about
 exactly what the model saw in training. The result is saved as `evaluation-<split>.json` in the run folder,
-where the dashboard reads it.
+where the dashboard reads it; a file saved before the trust figures existed still loads, without them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from simpsons_core.data.images import is_image_name
+from simpsons_core.inference.calibration import CoveragePoint, TrustSummary, coverage_curve, trust_summary
 from simpsons_core.runs.lookup import resolve_run, run_dataset
 
 if TYPE_CHECKING:
@@ -26,6 +28,9 @@ if TYPE_CHECKING:
 
 # The run's own images an evaluation can use; any other folder is saved as "folder:<its name>".
 SPLITS = ("validation", "test")
+# The coverage curve has a point per distinct confidence; this many are kept: enough to draw it, few enough to
+# keep the JSON small.
+COVERAGE_POINTS = 50
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,10 @@ class Evaluation:
         leak_note: for the dataset's test split, how much of it has near-duplicates in training, e.g.
             "may overlap training: 12 of 200 near-duplicates"; None for other images.
         created: when it was computed (ISO 8601, local time).
+        trust: balanced accuracy, per-class recall, calibration error, confident errors and reliability bins;
+            None in a file saved before they existed.
+        coverage: accuracy of the answers against the share answered as the confidence cut rises, at most
+            COVERAGE_POINTS points; None in a file saved before it existed.
     """
 
     run_id: str
@@ -83,6 +92,8 @@ class Evaluation:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     leak_note: str | None = None
     created: str = ""
+    trust: TrustSummary | None = None
+    coverage: list[CoveragePoint] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -93,14 +104,20 @@ class Evaluation:
         data["classes"] = [ClassReport(**c) for c in data["classes"]]
         data["mistakes"] = [Mistake(**m) for m in data["mistakes"]]
         data["skipped"] = [tuple(s) for s in data.get("skipped", [])]
+        if data.get("trust") is not None:
+            data["trust"] = TrustSummary.from_dict(data["trust"])
+        if data.get("coverage") is not None:
+            data["coverage"] = [CoveragePoint(**point) for point in data["coverage"]]
         return cls(**data)
 
     def table(self, mistakes: int = 10) -> str:
-        """Plain text for a terminal: summary, per-class table, confusion matrix, worst mistakes."""
+        """Plain text for a terminal: summary and trust figures, per-class table, confusion matrix, worst
+        mistakes."""
         lines = [f"Run {self.run_id}, {self.split}: {self.source}"]
         lines.append(f"{self.images} images, accuracy {self.accuracy:.3f}")
         if self.leak_note:
             lines[-1] += f" ({self.leak_note})"
+        lines += self._trust_lines()
         width = max(12, *(len(name) for name in self.labels)) + 2
         lines += ["", f"{'class':<{width}}{'precision':>10}{'recall':>8}{'f1':>8}{'support':>9}"]
         lines += [
@@ -131,6 +148,30 @@ class Evaluation:
             lines += ["", f"Skipped {len(self.skipped)} unreadable file(s):"]
             lines += [f"  {path}: {reason}" for path, reason in self.skipped]
         return "\n".join(lines)
+
+    def _trust_lines(self) -> list[str]:
+        """Balanced accuracy, calibration error and confident errors, one line each; "-" for a figure the file
+        was saved without."""
+        trust = self.trust
+        if trust is None:
+            return ["balanced accuracy -", "expected calibration error -", "confident errors: -"]
+        return [
+            f"balanced accuracy {trust.balanced_accuracy:.3f} (mean per-class recall)",
+            f"expected calibration error {trust.ece:.3f} (ECE, {len(trust.reliability)} bins: "
+            "mean gap between confidence and accuracy)",
+            trust.confident_errors.sentence,
+        ]
+
+
+def coverage_points(
+    probabilities: np.ndarray, labels: np.ndarray, most: int = COVERAGE_POINTS
+) -> list[CoveragePoint]:
+    """`coverage_curve` thinned to at most `most` points, evenly spaced along it with both ends kept, so a
+    large evaluation saves a curve as small as a small one's."""
+    curve = coverage_curve(probabilities, labels)
+    if len(curve) <= most:
+        return curve
+    return [curve[i] for i in np.linspace(0, len(curve) - 1, most).round().astype(int)]
 
 
 def score(
@@ -206,6 +247,8 @@ def evaluate(
         skipped=[(str(path), reason) for path, reason in decoded.skipped],
         leak_note=leak_note,
         created=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        trust=trust_summary(probabilities, true),
+        coverage=coverage_points(probabilities, true),
     )
     info.folder.write_evaluation(split, evaluation.to_dict())
     return evaluation
