@@ -1,7 +1,9 @@
 """Predict: a trained run classifies uploaded pictures and webcam photos, with a Grad-CAM overlay on request.
 
 Uploads and the webcam both give Streamlit `UploadedFile`s, which go through one path: `Predictor.predict`,
-the same decoding and scaling as training. The model loads once per model file (`st.cache_resource`).
+the same decoding and scaling as training. The model loads once per model file (`st.cache_resource`). Below
+the run's "sure" threshold an answer is a warning, "Not sure: maybe X", not a bare label; a caption says what
+the threshold delivered on the run's validation images.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from simpsons_core.charts import top_classes_figure
 from simpsons_core.data.folders import detect_layout
 from simpsons_core.data.images import open_rgb
 from simpsons_core.inference.explain import explain
-from simpsons_core.inference.predict import LOW_CONFIDENCE, Prediction, Predictor, model_key
+from simpsons_core.inference.predict import Prediction, Predictor, model_key
+from simpsons_core.runs.summary import verdict_sentence
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif"]
 SHOWN_SIDE = 320
@@ -55,12 +58,10 @@ def show(
             except EXPECTED_ERRORS as error:
                 st.warning(f"Cannot show {name}: {error}")
         with chart:
-            st.markdown(f"**{prediction.label}** ({prediction.confidence:.1%})")
-            if prediction.low_confidence:
-                st.warning(
-                    f"Low confidence: below {LOW_CONFIDENCE:.0%}. The picture may show none of the classes "
-                    "this model knows, or look unlike its training images."
-                )
+            if prediction.sure is False:
+                st.warning(f"Not sure: maybe {prediction.label} ({prediction.confidence:.0%})")
+            else:
+                st.markdown(f"**{prediction.label}** ({prediction.confidence:.1%})")
             st.plotly_chart(top_classes_figure(prediction), key=f"top_{upload.file_id}")
 
 
@@ -74,6 +75,8 @@ except EXPECTED_ERRORS as error:
     st.error(f"Run {run.id}'s model cannot be loaded: {error}")
     st.stop()
 warn_on_label_mismatch(predictor.labels)
+if calibration := run.calibration:
+    st.caption(verdict_sentence(calibration))
 
 explained = st.toggle("Explain: overlay the Grad-CAM heatmap", key="predict_explain")
 upload_tab, camera_tab = st.tabs(["Upload pictures", "Webcam"])

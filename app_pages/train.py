@@ -12,12 +12,12 @@ import streamlit as st
 from app_pages.shared import EXPECTED_ERRORS, active_dataset, dataset_layout, run_label
 from simpsons_core import settings
 from simpsons_core.charts import learning_curves_figure, runs_overlay_figure
-from simpsons_core.config import RECIPES, TrainConfig, recipe
+from simpsons_core.config import DEFAULT_RECIPE, RECIPE_NOTES, RECIPES, TrainConfig, recipe
 from simpsons_core.runs.folder import RunInfo
 from simpsons_core.runs.launcher import cancel_run, start_run
 from simpsons_core.runs.lock import RunBusyError, lock_holder
 from simpsons_core.runs.lookup import list_runs, read_run
-from simpsons_core.runs.summary import history_rows, progress_text
+from simpsons_core.runs.summary import calibration_line, history_rows, progress_text
 from simpsons_core.training.models import MODELS
 
 WATCHED = "watched_run"
@@ -26,15 +26,18 @@ VALIDATION_LABELS = {
     "split": "a held-out part of the training folder, near-duplicates kept together (leak-free)",
     "test": "the dataset's test split (may overlap training)",
 }
-RECIPE_LABELS = {"studio": "studio (the better default)", "tutorial": "tutorial (the seed, unchanged)"}
 
 
 def config_form(layout_has_test: bool, data_dir: str) -> TrainConfig | None:
     """The form; returns the config when Start was pressed and the values make a valid config."""
     name = st.segmented_control(
-        "Recipe", list(RECIPES), default="studio", format_func=RECIPE_LABELS.get, key="train_recipe"
+        "Recipe",
+        list(RECIPES),
+        default=DEFAULT_RECIPE,
+        format_func=lambda name: f"{name} ({RECIPE_NOTES[name]})",
+        key="train_recipe",
     )
-    base = recipe(name or "studio")
+    base = recipe(name or DEFAULT_RECIPE)
     stored = settings.training_augment()
     key = f"train_{base.recipe}_"
     with st.form("train_form", border=True):
@@ -140,6 +143,8 @@ def live_panel() -> None:
         st.button("Cancel", on_click=request_cancel, args=(info.id,), icon=":material/stop:")
     elif info.state == "completed":
         st.success(f"Completed. {text}")
+        if calibration := calibration_line(info.calibration):
+            st.caption(calibration)
     elif info.state == "cancelled":
         st.info(f"Cancelled. {text}")
     else:

@@ -76,6 +76,8 @@ def test_a_run_deleted_while_watched_is_reported(workspace_run: Path) -> None:
     at.session_state.watched_run = workspace_run.name
     at.run()
     assert with_name(at.success, "Completed.")
+    temperature = read_run(workspace_run).calibration.temperature
+    assert with_name(at.caption, f"calibration: T {temperature:.2f}, ECE ")
     shutil.rmtree(workspace_run)
     at.run()
     assert_clean(at)

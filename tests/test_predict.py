@@ -1,4 +1,5 @@
-"""Prediction through a trained run: the evaluation pipeline's numbers, batches, top-k, run lookup, CLI."""
+"""Prediction through a trained run: the evaluation pipeline's numbers, batches, top-k, run lookup, the
+"sure" verdict from the run's threshold, CLI."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from run_fixtures import record_threshold
 
 from simpsons_core.cli.main import main
 from simpsons_core.inference.predict import Prediction, Predictor, image_files, model_key
@@ -107,7 +109,8 @@ def test_cli_predicts_folders_into_a_csv(
     rows = list(csv.DictReader(out.open()))
     labels = json.loads((trained_run / "labels.json").read_text())
     assert len(rows) == len(image_files([folder]))
-    assert list(rows[0]) == ["source", "label", "confidence", "error", *labels]
+    assert list(rows[0]) == ["source", "label", "confidence", "sure", "error", *labels]
+    assert {row["sure"] for row in rows} == {""}  # the fixture run has no threshold: no verdict
     broken = next(row for row in rows if row["source"].endswith("broken.jpg"))
     assert "not an image" in broken["error"] and broken["label"] == ""
     good = [row for row in rows if not row["error"]]
@@ -115,6 +118,7 @@ def test_cli_predicts_folders_into_a_csv(
     assert all(abs(sum(float(row[name]) for name in labels) - 1) < 1e-3 for row in good)
     printed = capsys.readouterr().out
     assert "broken.jpg: error:" in printed
+    assert printed.startswith("Answers carry no sure / not sure verdict: choosing its threshold needs")
 
 
 def test_cli_refuses_paths_without_images(tmp_path: Path, trained_run: Path, capsys) -> None:
@@ -122,8 +126,35 @@ def test_cli_refuses_paths_without_images(tmp_path: Path, trained_run: Path, cap
     assert "No image files" in capsys.readouterr().err
 
 
-def test_a_top_class_below_half_is_flagged_as_low_confidence() -> None:
-    unsure = Prediction("a.jpg", {"bart": 0.45, "lisa": 0.35, "homer": 0.2}, [("bart", 0.45), ("lisa", 0.35)])
-    sure = Prediction("b.jpg", {"bart": 0.9, "lisa": 0.1}, [("bart", 0.9)])
-    unreadable = Prediction("c.jpg", {}, [], error="c.jpg is not an image")
-    assert [p.low_confidence for p in (unsure, sure, unreadable)] == [True, False, False]
+def test_below_the_runs_threshold_an_answer_is_not_sure(predictor: Predictor, test_images) -> None:
+    plain = predictor.predict(test_images)
+    assert {p.sure for p in plain} == {None} and [p.answer for p in plain] == [p.label for p in plain]
+    threshold = float(np.median([p.confidence for p in plain]))
+    judged = Predictor(predictor.model, predictor.labels, predictor.augment, threshold=threshold)
+    answers = judged.predict(test_images)
+    assert [p.sure for p in answers] == [p.confidence >= threshold for p in plain]
+    unsure = next(p for p in answers if not p.sure)
+    assert unsure.answer == f"not sure (maybe {unsure.label}, {unsure.confidence:.0%})"
+    sure = next(p for p in answers if p.sure)
+    assert sure.answer == sure.label
+    assert Prediction("c.jpg", {}, [], error="c.jpg is not an image").answer == "error: c.jpg is not an image"
+
+
+def test_the_cli_says_not_sure_below_the_runs_threshold(
+    tmp_path: Path, trained_run: Path, predictor: Predictor, test_images, capsys
+) -> None:
+    run = shutil.copytree(trained_run, tmp_path / "run")
+    plain = predictor.predict(test_images)
+    threshold = float(np.median([p.confidence for p in plain]))
+    record_threshold(run, threshold)
+    out = tmp_path / "predictions.csv"
+    assert main(["predict", str(run), *map(str, test_images), "--csv", str(out), "--top-k", "1"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith(f"Answers at >= {threshold:.1%} confidence were 97.5% right")
+    rows = {row["source"]: row for row in csv.DictReader(out.open())}
+    for p in plain:
+        top = f"{p.label} {p.confidence:.1%}"
+        sure = p.confidence >= threshold
+        expected = top if sure else f"not sure (maybe {p.label}, {p.confidence:.0%}); {top}"
+        assert f"{p.source}: {expected}" in printed
+        assert rows[p.source]["sure"] == ("true" if sure else "false")

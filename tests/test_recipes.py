@@ -147,3 +147,10 @@ def test_a_dataset_without_a_test_split_records_no_test_figure(workspace: Path, 
     assert info.state == "completed" and info.best_val_accuracy is not None
     assert "test_accuracy" not in info.status and "test_overlap" not in info.status
     assert not (info.path / "evaluation-test.json").exists()
+
+
+def test_every_recipe_is_described_and_the_default_is_one_of_them() -> None:
+    from simpsons_core.config import DEFAULT_RECIPE, RECIPE_NOTES, RECIPES
+
+    assert list(RECIPE_NOTES) == list(RECIPES) and DEFAULT_RECIPE in RECIPES
+    assert all(config.recipe == name for name, config in RECIPES.items())

@@ -131,6 +131,8 @@ def test_a_detached_run_writes_a_complete_run_folder(detached_run, tiny_dataset)
     assert (status["epoch"], status["epochs"], status["step"]) == (2, 2, status["total_steps"])
     assert status["eta_seconds"] == 0 and status["error"] is None and status["started_at"]
     assert "Training compact on" in (folder / "log.txt").read_text()
+    # Calibrated in the child before it completed, the line in its log as `runs show` prints it.
+    assert info.calibration.temperature > 0 and "\ncalibration: T " in (folder / "log.txt").read_text()
     assert load_and_predict(folder / "model.keras").shape == (3, 4)
     assert load_and_predict(folder / "best.keras").shape == (3, 4)
     assert lock.lock_holder() is None

@@ -1,4 +1,8 @@
-"""`predict RUN PATH... [--csv OUT] [--top-k K]`: classify image files and folders with a trained run."""
+"""`predict RUN PATH... [--csv OUT] [--top-k K]`: classify image files and folders with a trained run.
+
+Below the run's "sure" threshold an image's line starts "not sure (maybe homer_simpson, 41%)"; the first line
+says what the threshold delivered on the run's validation images (or why there is none).
+"""
 
 from __future__ import annotations
 
@@ -27,22 +31,26 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from simpsons_core.inference.predict import Predictor, image_files, write_csv
+    from simpsons_core.runs.lookup import resolve_run
+    from simpsons_core.runs.summary import verdict_sentence
 
     files = image_files(args.paths)
     if not files:
         raise ValueError("No image files found in the paths given.")
-    predictor = Predictor.from_run(args.run)
+    info = resolve_run(args.run)
+    predictor = Predictor.from_run(info.path)
     folders = any(path.is_dir() for path in args.paths)
     with tqdm(total=len(files), unit="image", disable=not folders, leave=False) as bar:
         predictions = predictor.predict(
             files, top_k=args.top_k, progress=lambda done, _: bar.update(done - bar.n)
         )
+    if calibration := info.calibration:
+        print(verdict_sentence(calibration))
     for p in predictions:
-        if p.ok:
-            doubt = "  (low confidence: maybe none of these)" if p.low_confidence else ""
-            print(f"{p.source}: " + ", ".join(f"{label} {prob:.1%}" for label, prob in p.top) + doubt)
-        else:
-            print(f"{p.source}: error: {p.error}")
+        # The verdict first when it is not the top class itself: "not sure (maybe ...)" or the error.
+        verdict = p.answer if p.sure is False or not p.ok else ""
+        top = ", ".join(f"{label} {prob:.1%}" for label, prob in p.top)
+        print(f"{p.source}: " + "; ".join(part for part in (verdict, top) if part))
     if args.csv:
         write_csv(predictions, predictor.labels, args.csv)
         print(f"Wrote {len(predictions)} rows to {args.csv}")

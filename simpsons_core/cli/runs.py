@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
-from simpsons_core.runs.summary import honest_accuracy
+from simpsons_core.runs.summary import calibration_line, honest_accuracy
 
 if TYPE_CHECKING:
     from simpsons_core.runs.folder import RunInfo
@@ -82,6 +82,8 @@ def _details(info: RunInfo) -> str:
     if info.error:
         lines.append(f"  error: {info.error}")
     lines.append(f"  accuracy: {honest_accuracy(info).line()}")
+    if calibration := calibration_line(info.calibration):
+        lines.append(f"  {calibration}")
     for line in info.epochs:
         lines.append(
             f"  epoch {line.get('epoch', '?')}: loss {_fmt(line.get('loss'))} "

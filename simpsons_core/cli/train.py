@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from simpsons_core.config import (
+    DEFAULT_RECIPE,
     LR_SCHEDULES,
+    RECIPE_NOTES,
     RECIPES,
     STRATEGIES,
     VALIDATION_SOURCES,
@@ -51,15 +53,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", type=Path, metavar="DIR", help="dataset folder (default: the demo dataset)")
     parser.add_argument(
         "--recipe",
-        choices=RECIPES,
-        default="studio",
-        help="starting values: 'studio' (compact model, leak-free validation split; the default) or "
-        "'tutorial' (the seed tutorial's model, augmentation and validation on the test split)",
+        choices=list(RECIPES),
+        default=DEFAULT_RECIPE,
+        help="starting values: "
+        + "; ".join(f"'{name}': {note}" for name, note in RECIPE_NOTES.items())
+        + f" (default: {DEFAULT_RECIPE})",
     )
     parser.add_argument("--model", choices=list(MODELS), help="network to train")
     parser.add_argument(
         "--augment",
-        choices=RECIPES,
+        choices=list(RECIPES),
         help="that recipe's augmentation: 'studio' (face-sized crops, rotation, colour jitter) or "
         "'tutorial' (the seed's shear, zoom, shifts and flip)",
     )

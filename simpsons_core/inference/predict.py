@@ -5,6 +5,11 @@ data pipeline on every call, which costs many times the model's own work for one
 `tf.function` with a fixed input signature does not (the figures: benchmarks/reports/latest.md, section 4).
 Pixels come from `images.load_pixels` and are scaled by `pipeline.prepare_for_model`, exactly as in training
 and evaluation, so the same file gets the same probabilities everywhere.
+
+Whether an answer is "sure" comes from the run's own threshold (`RunInfo.threshold`), chosen after training on
+its leak-free validation images as the confidence from which answers met `calibration.TARGET_ACCURACY`. It
+replaces the former fixed LOW_CONFIDENCE (50%), which promised nothing measured; a run without a threshold
+gives no verdict.
 """
 
 from __future__ import annotations
@@ -35,9 +40,6 @@ def model_key(info: RunInfo) -> tuple[str, float]:
     return str(path), path.stat().st_mtime if path else 0.0
 
 
-LOW_CONFIDENCE = 0.5  # below this the top class is more likely wrong than right
-
-
 @dataclass(frozen=True)
 class Prediction:
     """What the model says about one picture, or why it could not say anything.
@@ -47,12 +49,14 @@ class Prediction:
         probabilities: class name -> probability, in the model's output order; empty when `error` is set.
         top: the `k` most likely (class name, probability) pairs, most likely first.
         error: a message naming the problem when the picture could not be read; None on success.
+        sure: whether the top confidence reaches the run's threshold; None when the run has none (or `error`).
     """
 
     source: str
     probabilities: dict[str, float]
     top: list[tuple[str, float]]
     error: str | None = None
+    sure: bool | None = None
 
     @property
     def ok(self) -> bool:
@@ -67,15 +71,21 @@ class Prediction:
         return self.top[0][1] if self.top else 0.0
 
     @property
-    def low_confidence(self) -> bool:
-        """Below `LOW_CONFIDENCE` the top class is more likely wrong than right: say so to the user."""
-        return self.ok and self.confidence < LOW_CONFIDENCE
+    def answer(self) -> str:
+        """The answer in words: the label, "not sure (maybe homer_simpson, 41%)" below the run's threshold, or
+        "error: ..." for a picture that could not be read."""
+        if not self.ok:
+            return f"error: {self.error}"
+        if self.sure is False:
+            return f"not sure (maybe {self.label}, {self.confidence:.0%})"
+        return self.label or ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "source": self.source,
             "label": self.label,
             "confidence": self.confidence,
+            "sure": self.sure,
             "top": [list(pair) for pair in self.top],
             "probabilities": self.probabilities,
             "error": self.error,
@@ -90,6 +100,8 @@ class Predictor:
         labels: class names in the model's output order.
         augment: the run's augmentation config; only its `rescale` applies at prediction time.
         batch_size: how many decoded images go through the model at once when predicting many files.
+        threshold: answers whose top confidence is below this are "not sure" (`Prediction.sure`); None gives
+            no verdict.
 
     Example:
 
@@ -101,7 +113,12 @@ class Predictor:
     """
 
     def __init__(
-        self, model: keras.Model, labels: Sequence[str], augment: AugmentConfig, batch_size: int = 64
+        self,
+        model: keras.Model,
+        labels: Sequence[str],
+        augment: AugmentConfig,
+        batch_size: int = 64,
+        threshold: float | None = None,
     ) -> None:
         import tensorflow as tf
 
@@ -120,6 +137,7 @@ class Predictor:
         self.image_size = int(shape[1])
         self.augment = augment
         self.batch_size = batch_size
+        self.threshold = threshold
         signature = [tf.TensorSpec([None, self.image_size, self.image_size, 3], tf.uint8)]
 
         @tf.function(input_signature=signature, autograph=False)
@@ -133,13 +151,14 @@ class Predictor:
 
     @classmethod
     def from_run(cls, run: str | Path) -> Predictor:
-        """Load a run's best model (best.keras, else model.keras) and labels. `run` is an id, a folder or
-        "latest". To cache it (the dashboard does), key on `model_key(info)` so a new model is picked up."""
+        """Load a run's best model (best.keras, else model.keras), labels and "sure" threshold. `run` is an
+        id, a folder or "latest". To cache it (the dashboard does), key on `model_key(info)` so a new model is
+        picked up (calibration rewrites the model and records its threshold before the run completes)."""
         import keras
 
         info = resolve_run(run)
         model = keras.saving.load_model(info.model_path, compile=False)
-        return cls(model, info.labels, info.train_config().augment)
+        return cls(model, info.labels, info.train_config().augment, threshold=info.threshold)
 
     def probabilities(self, pixels: np.ndarray) -> np.ndarray:
         """uint8 pixels [N, S, S, 3] -> float32 probabilities [N, classes]."""
@@ -192,6 +211,7 @@ class Predictor:
             source=name,
             probabilities={label: float(p) for label, p in zip(self.labels, row, strict=True)},
             top=[(self.labels[i], float(row[i])) for i in order],
+            sure=None if self.threshold is None else bool(row[order[0]] >= self.threshold),
         )
 
 
@@ -214,14 +234,16 @@ def image_files(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def write_csv(predictions: Sequence[Prediction], labels: Sequence[str], out: Path) -> None:
-    """One row per picture: source, label, confidence, error, then one probability column per class."""
+    """One row per picture: source, label, confidence, sure ("true", "false", or empty when the run has no
+    threshold), error, then one probability column per class."""
     from simpsons_core.atomic import write_text
 
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["source", "label", "confidence", "error", *labels])
+    writer.writerow(["source", "label", "confidence", "sure", "error", *labels])
     for p in predictions:
         probabilities = [f"{p.probabilities[name]:.6f}" if p.ok else "" for name in labels]
         confidence = f"{p.confidence:.6f}" if p.ok else ""
-        writer.writerow([p.source, p.label or "", confidence, p.error or "", *probabilities])
+        sure = "" if p.sure is None else str(p.sure).lower()
+        writer.writerow([p.source, p.label or "", confidence, sure, p.error or "", *probabilities])
     write_text(Path(out), buffer.getvalue())

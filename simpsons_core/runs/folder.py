@@ -18,8 +18,13 @@ or a restart. Who writes what:
   `epochs`, `step` and `total_steps` (batches done and planned over the whole run), `steps_per_epoch`,
   `eta_seconds`, `strategy`, `started_at`, `finished_at`, `updated_at`, `error`; after training
   `test_accuracy` and `test_overlap` (the best model on the dataset's test split, and how much of that split
-  has near-duplicates in training).
+  has near-duplicates in training), and before those `calibration` (`training.calibrate`, read as a
+  `Calibration`): `validation_images`, `temperature` (folded into the saved model), `ece_before`, `ece_after`,
+  `nll_before`, `nll_after`, `threshold` (the "sure" confidence, or null), `coverage`, `accuracy`, `target`,
+  `reached`, `min_answered`, and `problem` ("not calibrated: <why>", the other figures null) instead when it
+  could not be done.
 - `model.keras`, `best.keras` (the training process): the last weights; the best validation accuracy so far.
+  Calibration rewrites the one of them readers use (`RunFolder.model_path`) with its temperature folded in.
 - `log.txt`: the training process's stdout and stderr.
 - `cancel.request` (whoever cancels, `launcher.cancel_run`): training ends after the current batch.
 - `evaluation-<split>.json` (`inference.evaluate`): one evaluation each (`test`, `validation`,
@@ -32,9 +37,10 @@ This module never imports TensorFlow (a model is saved through the object handed
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -182,6 +188,60 @@ def save_model(model: Any, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+@dataclass(frozen=True)
+class Calibration:
+    """status.json's `calibration`: temperature scaling after training (`training.calibrate`), fitted and
+    judged on the run's leak-free validation images alone.
+
+    Attributes:
+        validation_images: how many validation images it used.
+        temperature: T, folded into the saved model (which now gives softmax(logits / T)); None when the model
+            was not calibrated, and then `problem` says why and no other figure is set.
+        ece_before, ece_after: expected calibration error on the validation images, before and after.
+        nll_before, nll_after: their mean log loss, before and after.
+        threshold: the calibrated confidence at or above which answers were at least `target` right, over at
+            least `min_answered` answers; None when no cut qualified (`reached` False).
+        coverage: share of the validation images answered at `threshold` (0.0 when not reached).
+        accuracy: share of those answers that were right; None when not reached.
+        target: the accuracy a "sure" answer must have shown.
+        reached: whether a threshold met `target`.
+        min_answered: fewest validation answers a threshold may rest on.
+        problem: "not calibrated: <why>" when it could not be done; else None.
+    """
+
+    validation_images: int = 0
+    temperature: float | None = None
+    ece_before: float | None = None
+    ece_after: float | None = None
+    nll_before: float | None = None
+    nll_after: float | None = None
+    threshold: float | None = None
+    coverage: float | None = None
+    accuracy: float | None = None
+    target: float | None = None
+    reached: bool = False
+    min_answered: int | None = None
+    problem: str | None = None
+
+    @property
+    def too_few_images(self) -> bool:
+        """Fewer validation images than a threshold needs: the split cannot show any cut meets the target."""
+        return self.min_answered is not None and self.validation_images < self.min_answered
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Calibration | None:
+        """The record as written (unknown keys ignored), or None when it is not one."""
+        if not isinstance(data, dict):
+            return None
+        try:
+            return cls(**{key: value for key, value in data.items() if key in cls.__dataclass_fields__})
+        except TypeError:
+            return None
+
+
 @dataclass
 class RunInfo:
     """Everything a reader can learn about a run folder, however damaged (see `lookup.read_run`).
@@ -283,6 +343,26 @@ class RunInfo:
     def test_overlap(self) -> str | None:
         """How much of the test split has near-duplicates in training, in words."""
         return self.status.get("test_overlap")
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """What calibration after training recorded; None for a run without (older, imported, unfinished)."""
+        return Calibration.from_dict(self.status.get("calibration"))
+
+    @property
+    def threshold(self) -> float | None:
+        """The confidence at or above which this run's answers are "sure" and below which "not sure".
+
+        math.inf when no cut reached the target on enough validation images: every answer is "not sure" rather
+        than claim an accuracy the data does not show. None when answers get no verdict at all: not
+        calibrated, or too few validation images to choose (a threshold resting on a handful is luck).
+        """
+        calibration = self.calibration
+        if calibration is None or calibration.temperature is None or calibration.too_few_images:
+            return None
+        if calibration.reached and isinstance(calibration.threshold, (int, float)):
+            return float(calibration.threshold)
+        return math.inf
 
 
 def _parse_time(text: Any) -> datetime | None:

@@ -1,6 +1,7 @@
-"""Runs in words and table rows: the honest-accuracy line, progress with an ETA, duration, a run in one line,
-and the history table. The CLI, the run history and the page headers all say a run's accuracy through
-`honest_accuracy`, so they never disagree.
+"""Runs in words and table rows: the honest-accuracy line, the calibration line, progress with an ETA,
+duration, a run in one line, and the history table. The CLI, the run history and the page headers all say a
+run's accuracy through `honest_accuracy`, and its calibration through `calibration_line`, so they never
+disagree.
 
 Test-split accuracy is never shown bare: when the dataset's test split shares near-duplicates with its
 training split, the figure carries "may overlap training: N of M near-duplicates", as it measures memory too.
@@ -13,9 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from simpsons_core.runs.folder import RunInfo
+from simpsons_core.runs.folder import Calibration, RunInfo
 
 UNKNOWN_OVERLAP = "may overlap training"
+NO_VERDICT = "Answers carry no sure / not sure verdict"
 VALIDATION_NAMES = {"split": "leak-free split", "test": "test split"}
 
 
@@ -68,6 +70,44 @@ def honest_accuracy(info: RunInfo) -> HonestAccuracy:
             test = float(saved["accuracy"])
         overlap = overlap or saved.get("leak_note")
     return HonestAccuracy(info.best_val_accuracy, on_test_split, test, overlap or UNKNOWN_OVERLAP)
+
+
+def verdict_sentence(calibration: Calibration) -> str:
+    """When the run's answers are "sure", in one sentence (the Predict page's caption, the end of
+    `calibration_line`): the threshold with what it delivered on the validation images, or why there is
+    none."""
+    if calibration.temperature is None:
+        return f"{NO_VERDICT} ({calibration.problem or 'not calibrated'})."
+    if calibration.too_few_images:
+        return (
+            f"{NO_VERDICT}: choosing its threshold needs at least {calibration.min_answered} validation "
+            f"images, and this run had {calibration.validation_images}."
+        )
+    if not calibration.reached or calibration.threshold is None:
+        return (
+            f'Every answer is "not sure": no confidence level was {calibration.target or 0:.0%} right over '
+            f"at least {calibration.min_answered} of this run's {calibration.validation_images} validation "
+            "images."
+        )
+    return (
+        f"Answers at >= {calibration.threshold:.1%} confidence were {calibration.accuracy or 0:.1%} right on "
+        f"this run's validation images, {calibration.coverage or 0:.0%} of them; below it the answer is "
+        '"not sure".'
+    )
+
+
+def calibration_line(calibration: Calibration | None) -> str | None:
+    """e.g. "calibration: T 1.42, ECE 0.081 -> 0.024. Answers at >= 83.4% confidence were 97.5% right on this
+    run's validation images, 88% of them; ..." (`runs show`, the Train page, the training log); None for a run
+    that recorded no calibration (trained before it existed, imported, or unfinished)."""
+    if calibration is None:
+        return None
+    if calibration.temperature is None:
+        return f"calibration: {calibration.problem or 'not calibrated'}"
+    return (
+        f"calibration: T {calibration.temperature:.2f}, ECE {calibration.ece_before or 0:.3f} -> "
+        f"{calibration.ece_after or 0:.3f}. {verdict_sentence(calibration)}"
+    )
 
 
 def duration_seconds(info: RunInfo) -> float | None:

@@ -28,6 +28,8 @@ class RunRecorder(keras.callbacks.Callback):
         stop: a truthy object when the run should stop (`StopRequest`).
         progress: also called with every line written to metrics.jsonl (the CLI's progress bar).
         interval: minimum seconds between two progress lines.
+        saved_model: the model best.keras holds, when `fit` trains only part of it (a head on frozen features,
+            sharing its layers); by default the model being trained.
 
     Example:
 
@@ -43,6 +45,7 @@ class RunRecorder(keras.callbacks.Callback):
         stop: Any = False,
         progress: RunProgress | None = None,
         interval: float = PROGRESS_INTERVAL_SECONDS,
+        saved_model: keras.Model | None = None,
     ) -> None:
         super().__init__()
         self.run = run
@@ -51,6 +54,7 @@ class RunRecorder(keras.callbacks.Callback):
         self.stop = stop
         self.progress = progress
         self.interval = interval
+        self.saved_model = saved_model
         self.best_val_accuracy = -math.inf
         self._started = 0.0
         self._epoch_started = 0.0
@@ -102,7 +106,7 @@ class RunRecorder(keras.callbacks.Callback):
         val_accuracy = line["val_accuracy"]
         if val_accuracy is not None and val_accuracy > self.best_val_accuracy:
             self.best_val_accuracy = val_accuracy
-            self.run.save_model(self.model, best=True)
+            self.run.save_model(self.saved_model or self.model, best=True)
         self._emit(line)  # after the save: a reader who sees epoch N finds best.keras up to date with it
         self._write_status(step=(epoch + 1) * self.steps_per_epoch)
 

@@ -114,7 +114,8 @@ def _train(
     import keras
 
     from simpsons_core.data import pipeline
-    from simpsons_core.training import models
+    from simpsons_core.training import frozen_features, models
+    from simpsons_core.training.calibrate import calibrate_run
     from simpsons_core.training.recorder import RunRecorder
 
     run.update_status(phase="building the model", phase_done=0, phase_total=0)
@@ -125,6 +126,15 @@ def _train(
         model = models.build_model(config.model, config.image_size, len(found.classes))
         models.compile_model(model, learning_rate(config, steps))
     val_ds = pipeline.evaluation_dataset(val_images, config)
+    fitted, saved = model, None
+    if frozen_features.trains_only_its_head(model):
+        features = frozen_features.precompute(
+            model, train_ds, steps, val_ds, config.batch_size, config.seed, _phase(run, progress, "features")
+        )
+        fitted, saved = features.head, model
+        train_ds, val_ds, steps = features.train, features.validation, features.steps
+        with strategy.scope():
+            models.compile_model(fitted, learning_rate(config, steps))
     devices = f"{_strategy_name(strategy)} over {strategy.num_replicas_in_sync} device(s)"
     run.update_status(strategy=devices)
     _log(
@@ -132,7 +142,7 @@ def _train(
         f"epoch), validating on {len(val_images)}, {config.epochs} epochs, {devices}."
     )
     callbacks: list[keras.callbacks.Callback] = [
-        RunRecorder(run, config.epochs, steps, stop=stop, progress=progress)
+        RunRecorder(run, config.epochs, steps, stop=stop, progress=progress, saved_model=saved)
     ]
     if config.early_stopping_patience:
         callbacks.append(
@@ -141,7 +151,7 @@ def _train(
             )
         )
     try:
-        model.fit(
+        fitted.fit(
             train_ds,
             steps_per_epoch=steps,
             epochs=config.epochs,
@@ -155,6 +165,7 @@ def _train(
         if sys.exc_info()[0] in (None, RunCancelled):
             run.update_status(phase="saving")
             run.save_model(model)
+    calibrate_run(run, config, val_images, progress)  # first: the test split is scored calibrated
     _score_test_split(config, found, run, progress)
 
 
@@ -203,6 +214,22 @@ def _score_test_split(config: TrainConfig, found: Any, run: RunFolder, progress:
     run.update_status(test_accuracy=accuracy, test_overlap=overlap)
 
 
+def _phase(run: RunFolder, progress: RunProgress | None, name: str) -> Callable[[int, int], None]:
+    """Announce a phase now; the returned callback reports its (done, total) at most once a second."""
+    last = -math.inf
+
+    def report(done: int, total: int) -> None:
+        nonlocal last
+        if done == total or time.perf_counter() - last >= PROGRESS_INTERVAL_SECONDS:
+            last = time.perf_counter()
+            run.update_status(phase=name, phase_done=done, phase_total=total)
+            if progress:
+                progress({"type": "phase", "phase": name, "done": done, "total": total})
+
+    report(0, 0)
+    return report
+
+
 def _load_data(
     config: TrainConfig, run: RunFolder, progress: RunProgress | None
 ) -> tuple[folders.DatasetLayout, decoding.DecodedImages, decoding.DecodedImages]:
@@ -210,19 +237,7 @@ def _load_data(
     Returns (the dataset's layout, training images, validation images). Needs no TensorFlow."""
 
     def phase(name: str) -> Callable[[int, int], None]:
-        """Announce a phase now; the returned callback reports its (done, total) at most once a second."""
-        last = -math.inf
-
-        def report(done: int, total: int) -> None:
-            nonlocal last
-            if done == total or time.perf_counter() - last >= PROGRESS_INTERVAL_SECONDS:
-                last = time.perf_counter()
-                run.update_status(phase=name, phase_done=done, phase_total=total)
-                if progress:
-                    progress({"type": "phase", "phase": name, "done": done, "total": total})
-
-        report(0, 0)
-        return report
+        return _phase(run, progress, name)
 
     phase("finding images")
     root = Path(config.data_dir).expanduser() if config.data_dir else demo.ensure_demo_dataset()
