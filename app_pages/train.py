@@ -17,7 +17,7 @@ from simpsons_core.runs.folder import RunInfo
 from simpsons_core.runs.launcher import cancel_run, start_run
 from simpsons_core.runs.lock import RunBusyError, lock_holder
 from simpsons_core.runs.lookup import list_runs, read_run
-from simpsons_core.runs.summary import calibration_line, history_rows, progress_text
+from simpsons_core.runs.summary import calibration_line, history_rows, honest_accuracy, progress_text
 from simpsons_core.training.models import MODELS
 
 WATCHED = "watched_run"
@@ -143,6 +143,7 @@ def live_panel() -> None:
         st.button("Cancel", on_click=request_cancel, args=(info.id,), icon=":material/stop:")
     elif info.state == "completed":
         st.success(f"Completed. {text}")
+        st.caption(f"Accuracy: {honest_accuracy(info).line('best validation accuracy')}.")
         if calibration := calibration_line(info.calibration):
             st.caption(calibration)
     elif info.state == "cancelled":

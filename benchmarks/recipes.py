@@ -59,8 +59,12 @@ RECIPE_RUNS: dict[str, tuple[str, tuple[str, ...]]] = {
     "studio with constant learning rate": ("studio", ("--lr-schedule", "constant")),
     "studio for 12 epochs": ("studio", ("--epochs", "12")),
     "studio with tutorial network": ("studio", ("--model", "tutorial")),
+    "pretrained": ("pretrained", ()),
+    "pretrained at 128 px": ("pretrained", ("--img-size", "128")),
+    "pretrained with tutorial augmentation": ("pretrained", ("--augment", "tutorial")),
+    "quick": ("quick", ()),
 }
-DEFAULT_ROWS = ("tutorial", "tutorial on leak-free split", "studio")
+DEFAULT_ROWS = ("tutorial", "tutorial on leak-free split", "studio", "pretrained", "quick")
 # --quick: a smoke run that checks the whole path in about a minute, not the recipes' accuracy.
 QUICK_OPTIONS = ("--epochs", "1", "--img-size", "32")
 QUIET_BUSY_CORES = 1.85

@@ -13,6 +13,7 @@ from page_helpers import assert_clean, open_page, texts, with_name
 from simpsons_core import settings
 from simpsons_core.config import AugmentConfig
 from simpsons_core.runs.lookup import read_run
+from simpsons_core.runs.summary import honest_accuracy
 
 pytest_plugins = ["page_fixtures", "run_fixtures"]
 
@@ -76,6 +77,8 @@ def test_a_run_deleted_while_watched_is_reported(workspace_run: Path) -> None:
     at.session_state.watched_run = workspace_run.name
     at.run()
     assert with_name(at.success, "Completed.")
+    line = honest_accuracy(read_run(workspace_run)).line("best validation accuracy")
+    assert with_name(at.caption, f"Accuracy: {line}.")
     temperature = read_run(workspace_run).calibration.temperature
     assert with_name(at.caption, f"calibration: T {temperature:.2f}, ECE ")
     shutil.rmtree(workspace_run)
