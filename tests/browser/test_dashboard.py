@@ -95,7 +95,9 @@ def test_evaluate_page_scores_the_run(page: Page, dashboard: Dashboard) -> None:
     open_page(page, dashboard, "evaluate", "Evaluate")
     page.get_by_text("the dataset's test split").click()
     page.get_by_role("button", name="Evaluate").click()
-    expect(page.get_by_test_id("stMetric").filter(has_text="accuracy")).to_contain_text("%", timeout=SLOW_MS)
+    metrics = page.get_by_test_id("stMetric")
+    expect(metrics.filter(has_text="balanced accuracy")).to_contain_text("%", timeout=SLOW_MS)
+    expect(metrics.filter(has_text="calibration error")).to_be_visible()
     expect(page.get_by_text("Mistakes, most confidently wrong first")).to_be_visible()
     screenshot(page, "5-evaluate")
 
