@@ -10,11 +10,12 @@ and its confident errors (wrong answers among those given at >= 90% confidence).
 
 - `tutorial`: the seed's recipe unchanged; it validates on the test split, so it has no leak-free figure.
 - `tutorial on leak-free split`: the same network and augmentation, validated on the leak-free split instead.
-- `studio`: the default recipe.
+- `studio`: the compact CNN trained from scratch.
+- `pretrained`: ImageNet's EfficientNet-Lite0 fine-tuned at 96 px; `quick`: a head on its frozen features.
 
-More rows change one part of the studio recipe, to show what that part is worth (`--recipes` picks them):
-`studio with tutorial augmentation`, `studio with constant learning rate`, `studio for 12 epochs` and
-`studio with tutorial network`.
+More rows change one part of a recipe, to show what that part is worth (`--recipes` picks them):
+`studio with tutorial augmentation`, `studio with constant learning rate`, `studio for 12 epochs`,
+`studio with tutorial network`, `pretrained at 128 px` and `pretrained with tutorial augmentation`.
 
 Times depend on what else the machine runs: the table also gives the training process's CPU seconds and the
 load average, and "quiet estimate" is CPU seconds / 1.85, what the run takes when nothing else runs (on a
@@ -296,7 +297,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--recipes",
         default=",".join(DEFAULT_ROWS),
-        help=f"comma-separated rows to train, from: {', '.join(RECIPE_RUNS)} (default: the first three)",
+        help=f"comma-separated rows to train, from: {', '.join(RECIPE_RUNS)} "
+        f"(default: {', '.join(DEFAULT_ROWS)})",
     )
     parser.add_argument(
         "--quick",
