@@ -91,7 +91,7 @@ with data_column:
                     key="zip_upload",
                     help=f"Unpacked into {paths.datasets_dir()}; only "
                     "images are kept, at most "
-                    f"{zip_import.MAX_FILES:,} files and {zip_import.MAX_TOTAL_BYTES // 1024**3} GB.",
+                    f"{zip_import.MAX_FILES:,} entries and {zip_import.MAX_TOTAL_BYTES // 1024**3} GB.",
                 )
                 st.button("Unpack and use", on_click=unpack_zip)
             if not active.is_demo:
