@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from simpsons_core.inference.calibration import (
+    SURE_FLOOR,
     ConfidentErrors,
     TrustSummary,
     apply_temperature,
@@ -175,6 +176,16 @@ def test_choose_threshold_needs_enough_answers_before_trusting_a_cut() -> None:
     assert (unreachable.confidence, unreachable.coverage, unreachable.accuracy) == (1.0, 0.0, None)
     assert not unreachable.answers(1.0)
     assert unreachable.sentence == "no confidence cut reaches 97% accuracy with at least 10 answers"
+
+
+def test_the_sure_threshold_never_goes_below_even_odds() -> None:
+    """Four classes, every answer right: any cut meets the target, yet answers under 50% are not "sure"."""
+    confidences = np.linspace(0.3, 0.99, 40)
+    probabilities = np.stack([confidences, *[(1 - confidences) / 3] * 3], axis=1)
+    threshold = choose_threshold(probabilities, np.zeros(40, dtype=int), min_answered=10)
+    assert threshold.reached and threshold.confidence >= SURE_FLOOR == 0.5
+    assert threshold.confidence == pytest.approx(confidences[confidences >= 0.5].min())
+    assert threshold.coverage == pytest.approx((confidences >= 0.5).mean())
 
 
 def test_a_cut_never_splits_answers_of_equal_confidence() -> None:

@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 DEFAULT_BINS = 10
 CONFIDENT_AT = 0.9
 TARGET_ACCURACY = 0.97
+# The "sure" threshold never goes below even odds: in-domain validation images can be so easy that every answer
+# there qualifies, but an answer the model itself gives less than 50% is not one to call sure on the pictures
+# users bring, which are unlike them.
+SURE_FLOOR = 0.5
 # Below about 30 answers a single mistake moves accuracy by more than 3 points, so a cut chosen on fewer
 # answers is the luck of the draw rather than a property of the model.
 MIN_ANSWERED = 30
@@ -298,13 +302,14 @@ def choose_threshold(
 
     The lowest such cut answers the most images while meeting the target. The minimum count is there for
     small validation sets: otherwise the one or two most confident answers, right by luck, would set a cut
-    that promises an accuracy the data cannot show. When no cut qualifies the result answers nothing
-    (confidence 1.0, coverage 0, `reached` False).
+    that promises an accuracy the data cannot show. No cut is below `SURE_FLOOR`. When no cut qualifies the
+    result answers nothing (confidence 1.0, coverage 0, `reached` False).
     """
     if not 0.0 < target_accuracy <= 1.0:
         raise ValueError(f"target_accuracy must be in (0, 1], not {target_accuracy}.")
     thresholds, answered, right = _cuts(probabilities, labels)
     qualifies = (right >= target_accuracy * answered - _COUNT_SLACK) & (answered >= min_answered)
+    qualifies &= thresholds >= SURE_FLOOR
     if not qualifies.any():
         return Threshold(1.0, 0.0, None, target_accuracy, reached=False, min_answered=min_answered)
     i = int(np.argmax(qualifies))  # thresholds ascend: the first qualifying one is the lowest
