@@ -85,13 +85,14 @@ def test_every_problem_kind_is_listed_with_its_file(workspace: Path, tmp_path: P
         ("empty-class", "train/empty_class"),
         ("tiny", "train/a/tiny.png"),
         ("missing-class", ""),
+        ("few-images", "train/only_train"),
     } == found
     messages = {report.shown(p.path): p.message for p in report.problems}
     assert "empty (0 bytes)" in messages["train/b/empty.png"]
     assert "10x10" in messages["train/a/tiny.png"]
     assert report.splits[0].counts == {"a": 4, "b": 3, "only_train": 1}  # readable images only
     text = report.to_text()
-    assert "Problems (7" in text and "train/a/corrupt.jpg" in text
+    assert "Problems (8" in text and "train/a/corrupt.jpg" in text
 
 
 def test_leakage_finds_resized_and_mirrored_twins(workspace: Path, leaky_dataset: Path) -> None:

@@ -22,6 +22,7 @@ from simpsons_core.config import (
     TrainConfig,
     recipe,
 )
+from simpsons_core.data.folders import dataset_folder
 from simpsons_core.training.models import MODELS
 
 # Command-line option -> TrainConfig field, for the options that override the recipe.
@@ -111,9 +112,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         if getattr(args, option) is not None
     }
     if args.data is not None:
-        if not args.data.expanduser().is_dir():
-            raise FileNotFoundError(f"The dataset folder {args.data} does not exist.")
-        changes["data_dir"] = str(args.data.expanduser().resolve())
+        changes["data_dir"] = str(dataset_folder(args.data).resolve())
     if args.augment is not None:
         changes["augment"] = recipe(args.augment).augment
     return recipe(args.recipe).replace(**changes)

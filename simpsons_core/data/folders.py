@@ -6,15 +6,19 @@ Layouts, tried in this order:
 - single-folder: `<class>/` subfolders only; validation is carved out later by fraction and seed.
 A test folder may hold class subfolders or lie flat with labels in the file names (`bart_simpson_12.jpg`, as
 the Kaggle test set ships): the longest class name the file name starts with wins. A folder holding one
-subfolder and no images (an unzipped archive's wrapper) is looked through.
+subfolder and no images (an unzipped archive's wrapper) is looked through, unless that subfolder holds images
+itself: then it is the dataset's one class.
 
 Detection never fails on untidy data: non-image files, empty class folders and images without a label become
-`Problem`s for the scan to report.
+`Problem`s for the scan to report. `training_blockers` says which of them, with the readable images per class,
+make training impossible or silently wrong (the scan lists them; a run refuses to start on them).
 """
 
 from __future__ import annotations
 
 import os
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +30,8 @@ TEST_NAMES = ("test", "testing", "val", "valid", "validation")  # the first one 
 # Operating-system litter that is nobody's data; hidden files and folders (".DS_Store", "._x.jpg") too.
 IGNORED_NAMES = frozenset({"__MACOSX", "Thumbs.db", "desktop.ini"})
 MAX_WRAPPER_DEPTH = 3
+# A class needs an image to learn from and one to validate on.
+MIN_IMAGES_PER_CLASS = 2
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,8 @@ class Problem:
     """Something to fix or know before training, tied to a file or folder when there is one.
 
     `kind` is one of "non-image", "empty-class", "unlabelled", "unreadable", "tiny", "missing-class",
-    "label-conflict".
+    "label-conflict", and the ones that block training (`class_problems`): "one-class", "unreadable-class",
+    "few-images".
     """
 
     kind: str
@@ -79,13 +86,16 @@ class DatasetLayout:
 
 def detect_layout(root: str | Path) -> DatasetLayout:
     """Find the dataset's splits, classes and labelled images; ValueError saying why when there are none."""
-    given = Path(root).expanduser()
-    if not given.is_dir():
-        raise ValueError(f"{given} is not a folder; point to the folder that holds the class subfolders.")
+    given = dataset_folder(root)
     folder = given.resolve()
     for _ in range(MAX_WRAPPER_DEPTH):
         subfolders, files = _listing(folder)
-        if len(subfolders) == 1 and not any(is_image_name(f) for f in files) and not _split_folders(folder):
+        if (
+            len(subfolders) == 1
+            and not _any_image(files)
+            and not _split_folders(folder)
+            and not _any_image(_listing(subfolders[0])[1])  # else it is a class folder: a one-class dataset
+        ):
             folder = subfolders[0]
         else:
             break
@@ -94,10 +104,7 @@ def detect_layout(root: str | Path) -> DatasetLayout:
     train = builder.class_folders(train_dir, split="train", files_are_docs=kind == "single-folder")
     classes = sorted({item.label for item in train})
     if not classes:
-        raise ValueError(
-            f"No labelled images found in {given}. Expected class subfolders "
-            f"(e.g. {given}/bart_simpson/*.jpg), simpsons_trainset/ + simpson_testset/, or train/ + test/."
-        )
+        raise ValueError(_nothing_labelled(given, train_dir))
     test: list[LabelledImage] = []
     flat_test = False
     if test_dir is not None:
@@ -118,6 +125,78 @@ def detect_layout(root: str | Path) -> DatasetLayout:
     )
 
 
+def dataset_folder(path: str | Path) -> Path:
+    """`path`, with ~ expanded, when it is a folder; ValueError saying what it is instead."""
+    given = Path(path).expanduser()
+    if given.is_dir():
+        return given
+    what = "it is a file" if given.exists() else "it does not exist"
+    raise ValueError(f"{given} is not a folder: {what}. Point to the folder that holds the class subfolders.")
+
+
+def _nothing_labelled(given: Path, train_dir: Path) -> str:
+    """Why no image of `train_dir` has a label, for a folder that is no dataset."""
+    subfolders, files = _listing(train_dir)
+    where = "the folder" if train_dir == given.resolve() else str(train_dir)
+    if not subfolders and not files:
+        detail = f"{where} is empty"
+    elif not subfolders and _any_image(files):
+        detail = (
+            f"{where} holds images but no class folders (is it the folder of one class? A classifier needs "
+            "a folder per class, at least two)"
+        )
+    elif not subfolders:
+        detail = f"{where} holds neither class folders nor images"
+    else:
+        detail = f"none of the folders in {where} holds an image"
+    return (
+        f"No labelled images found in {given}: {detail}. Expected class subfolders "
+        f"(e.g. {given}/bart_simpson/*.jpg), simpsons_trainset/ + simpson_testset/, or train/ + test/."
+    )
+
+
+def class_problems(layout: DatasetLayout, readable: Mapping[str, int]) -> list[Problem]:
+    """What makes the training classes unusable, given the readable training images per class.
+
+    A class without a readable image would be an output the model never sees (and a perfect validation
+    score for it), one image cannot be split, and one class is nothing to tell apart.
+    """
+    problems = []
+    if len(layout.classes) == 1:
+        where = "the dataset" if layout.train_dir == layout.root else f"{layout.relative(layout.train_dir)}/"
+        problems.append(
+            Problem(
+                "one-class",
+                None,
+                f"{where} holds only one class ({layout.classes[0]}); a classifier needs at least two",
+            )
+        )
+    files = Counter(item.label for item in layout.train)
+    for name in layout.classes:
+        count = readable.get(name, 0)
+        if count == 0:
+            message = f"class {name} has no readable image (none of its {files[name]} files can be used)"
+            problems.append(Problem("unreadable-class", layout.train_dir / name, message))
+        elif count < MIN_IMAGES_PER_CLASS:
+            message = (
+                f"class {name} has only {count} readable image; a class needs at least "
+                f"{MIN_IMAGES_PER_CLASS} (one to learn from, one to validate on)"
+            )
+            problems.append(Problem("few-images", layout.train_dir / name, message))
+    return problems
+
+
+def training_blockers(layout: DatasetLayout, readable: Mapping[str, int]) -> list[Problem]:
+    """The problems a run must not start with: `class_problems`, and empty training class folders (a class
+    the user meant to train would be missing from the model without a word)."""
+    empty = [
+        problem
+        for problem in layout.problems
+        if problem.kind == "empty-class" and problem.path and problem.path.parent == layout.train_dir
+    ]
+    return empty + class_problems(layout, readable)
+
+
 def label_from_name(file_name: str, classes: list[str]) -> str | None:
     """The longest class name `file_name` starts with, followed by a non-letter or the end; else None."""
     stem = Path(file_name).stem.lower()
@@ -130,6 +209,10 @@ def label_from_name(file_name: str, classes: list[str]) -> str | None:
 
 def _visible(name: str) -> bool:
     return not name.startswith(".") and name not in IGNORED_NAMES
+
+
+def _any_image(files: list[Path]) -> bool:
+    return any(is_image_name(path) for path in files)
 
 
 def _listing(folder: Path) -> tuple[list[Path], list[Path]]:

@@ -7,6 +7,8 @@ Every failure is an `ImageError` whose message names the problem in words a user
 from __future__ import annotations
 
 import io
+import os
+import stat
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +25,9 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".
 # A decompression-bomb guard: a tiny file can declare billions of pixels. 80 MP admits any phone or DSLR
 # photo.
 MAX_PIXELS = 80_000_000
+# What one file may cost to read: the scan hashes every file, in several processes at once. The largest camera
+# JPEG or PNG is a few tens of MB; a bigger "image" is a mistake (a video, a disk image).
+MAX_IMAGE_BYTES = 100_000_000
 
 ImageSource = str | Path | bytes | BinaryIO | Image.Image
 
@@ -41,14 +46,62 @@ def _describe(source: ImageSource) -> str:
     return getattr(source, "name", None) or "the image"
 
 
-def open_rgb(source: ImageSource, draft_size: int | None = None) -> Image.Image:
+def image_file_stat(path: str | Path, name: str | None = None) -> os.stat_result:
+    """`os.stat(path)` (following symbolic links) of a file that may be opened as an image; ImageError if not.
+
+    Called before opening, because only a regular file can be an image (`check_image_file`). `name` is how
+    messages call the file (default: its path).
+    """
+    name = name or str(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError as error:
+        raise ImageError(f"{name} does not exist.") from error
+    except OSError as error:
+        raise ImageError(f"{name} could not be read: {error.strerror or error}.") from error
+    check_image_file(info, name)
+    return info
+
+
+def check_image_file(info: os.stat_result, name: str) -> None:
+    """ImageError unless `info` is a regular file, not empty, of at most MAX_IMAGE_BYTES.
+
+    Opening a named pipe waits for a writer forever, and a device such as /dev/zero never ends: neither may
+    be opened, whatever its name says.
+    """
+    if stat.S_ISDIR(info.st_mode):
+        raise ImageError(f"{name} is a folder, not an image.")
+    if not stat.S_ISREG(info.st_mode):
+        kind = _special_kind(info.st_mode)
+        raise ImageError(f"{name} is not a regular file (it is {kind}); only regular files are images.")
+    if info.st_size == 0:
+        raise ImageError(f"{name} is empty (0 bytes).")
+    if info.st_size > MAX_IMAGE_BYTES:
+        raise ImageError(
+            f"{name} is {info.st_size / 1_000_000:,.0f} MB, more than the {MAX_IMAGE_BYTES // 1_000_000} MB "
+            "limit per image."
+        )
+
+
+def _special_kind(mode: int) -> str:
+    kinds = {
+        stat.S_ISFIFO: "a named pipe",
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+        stat.S_ISSOCK: "a socket",
+    }
+    return next((kind for test, kind in kinds.items() if test(mode)), "a special file")
+
+
+def open_rgb(source: ImageSource, draft_size: int | None = None, name: str | None = None) -> Image.Image:
     """Decode `source` to an upright RGB image.
 
     Handles EXIF rotation, transparency (composited on white), palette, greyscale, CMYK, 16-bit and the first
     frame of animations. `draft_size` lets JPEG decode at a reduced scale when only a small image is needed,
-    which makes decoding large photos several times faster.
+    which makes decoding large photos several times faster. `name` is how messages call the source (default:
+    its path or file name).
     """
-    name = _describe(source)
+    name = name or _describe(source)
     if isinstance(source, Image.Image):
         image = source
     else:
@@ -56,14 +109,12 @@ def open_rgb(source: ImageSource, draft_size: int | None = None) -> Image.Image:
             if not source:
                 raise ImageError(f"{name} is empty (0 bytes).")
             source = io.BytesIO(source)
+        elif isinstance(source, (str, Path)):
+            image_file_stat(source, name)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 image = Image.open(source)
-        except FileNotFoundError as error:
-            raise ImageError(f"{name} does not exist.") from error
-        except IsADirectoryError as error:
-            raise ImageError(f"{name} is a folder, not an image.") from error
         except UnidentifiedImageError as error:
             raise ImageError(
                 f"{name} is not an image Pillow can read (unknown or corrupt format)."

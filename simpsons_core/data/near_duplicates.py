@@ -15,6 +15,7 @@ reverses the bits of each byte. Pairs are searched with numpy XOR and popcount i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -176,7 +177,7 @@ def _dot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def _unit_thumbs(thumbs: np.ndarray) -> np.ndarray:
     """Thumbnails as zero-mean unit vectors, so a dot product is their correlation (0 for a flat image)."""
-    flat = thumbs.reshape(len(thumbs), -1).astype(np.float32)
+    flat = thumbs.reshape(len(thumbs), math.prod(thumbs.shape[1:])).astype(np.float32)  # also for 0 rows
     flat -= flat.mean(axis=1, keepdims=True)
     norms = np.linalg.norm(flat, axis=1, keepdims=True)
     return np.divide(flat, norms, out=np.zeros_like(flat), where=norms > 1e-3)

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from simpsons_core.data.folders import DatasetLayout, LabelledImage, Problem, detect_layout
+from simpsons_core.data.folders import DatasetLayout, LabelledImage, Problem, class_problems, detect_layout
 from simpsons_core.data.images import CountProgress
 from simpsons_core.data.near_duplicates import (
     MAX_HASH_DISTANCE,
@@ -150,6 +150,7 @@ def scan_dataset(root: str | Path, progress: CountProgress | None = None) -> Sca
         problems.extend(_file_problems(item, info))
     train_infos, test_infos = inspection.infos[: len(layout.train)], inspection.infos[len(layout.train) :]
     splits = [_summarise("train", layout, layout.train, train_infos)]
+    problems.extend(class_problems(layout, splits[0].counts))  # what would stop a run from starting
     duplicates = [_within_split("train", layout, layout.train, train_infos, problems)]
     leakage = None
     if layout.test_dir is not None:

@@ -19,12 +19,13 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
 
 from simpsons_core import atomic, paths
-from simpsons_core.data.images import CountProgress, ImageError, open_rgb
+from simpsons_core.data.images import CountProgress, ImageError, check_image_file, open_rgb
 from simpsons_core.data.near_duplicates import THUMB_SIZE, Fingerprints, fingerprint
 
 # JPEGs decode at a reduced scale no smaller than this: 4x faster on 320x432 frames, and the 8x8 hash of the
@@ -34,6 +35,8 @@ CACHE_VERSION = 1
 EXIF_ORIENTATION = 0x0112
 POOL_MIN_FILES = 400  # below this, starting worker processes costs more than it saves
 _THUMB_BYTES = THUMB_SIZE * THUMB_SIZE * 3
+_HASH_CHUNK = 1 << 20
+_NAME = "The file"  # what messages call the file: the report names it already
 
 
 @dataclass(frozen=True)
@@ -63,41 +66,63 @@ class Inspection:
 
 
 def inspect_file(path: Path) -> FileInfo:
-    """Read and decode one file; never raises: failures become `FileInfo.error`."""
+    """Read and decode one file; never raises: failures become `FileInfo.error`.
+
+    Only a regular file of at most MAX_IMAGE_BYTES is opened (a named pipe would block, a device never end),
+    and it is hashed in chunks up to its size as stat'ed.
+    """
     try:
         stat = path.stat()
-        data = path.read_bytes()
     except OSError as error:
-        return FileInfo(0, 0, "", error=f"The file could not be read: {error.strerror or error}.")
-    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
-    if not data:
-        return FileInfo(stat.st_size, stat.st_mtime_ns, digest, error="The file is empty (0 bytes).")
+        return FileInfo(0, 0, "", error=_unreadable(error))
+    digest = ""
     try:
-        image, header = _decode(data)
+        check_image_file(stat, _NAME)
+        with open(path, "rb") as handle:
+            digest = _digest(handle, stat.st_size)
+            handle.seek(0)
+            image, header = _decode(handle)
     except ImageError as error:
         return FileInfo(stat.st_size, stat.st_mtime_ns, digest, error=str(error))
+    except OSError as error:
+        return FileInfo(stat.st_size, stat.st_mtime_ns, "", error=_unreadable(error))
     average_hash, thumb = fingerprint(image)
     return FileInfo(stat.st_size, stat.st_mtime_ns, digest, *header, average_hash=average_hash, thumb=thumb)
 
 
-def _decode(data: bytes) -> tuple[Image.Image, tuple[int, int, str, str]]:
+def _unreadable(error: OSError) -> str:
+    return f"{_NAME} could not be read: {error.strerror or error}."
+
+
+def _digest(handle: BinaryIO, size: int) -> str:
+    """The content hash of the first `size` bytes of `handle`, read in chunks."""
+    hasher = hashlib.blake2b(digest_size=16)
+    left = size
+    while left > 0:
+        chunk = handle.read(min(_HASH_CHUNK, left))
+        if not chunk:
+            break
+        hasher.update(chunk)
+        left -= len(chunk)
+    return hasher.hexdigest()
+
+
+def _decode(handle: BinaryIO) -> tuple[Image.Image, tuple[int, int, str, str]]:
     """(upright RGB image at reduced scale, (width, height, mode, format) of the stored image).
 
-    Parses the header once: `open_rgb` takes the opened image. When Pillow cannot even open the data,
+    Parses the header once: `open_rgb` takes the opened image. When Pillow cannot even open the file,
     `open_rgb` is asked to, so the message is the same one training and prediction give.
     """
-    source = io.BytesIO(data)
-    source.name = "The file"  # open_rgb's messages name the source; the report already names the file
     try:
-        opened = Image.open(source)
+        opened = Image.open(handle)
     except (OSError, ValueError, Image.DecompressionBombError):
-        open_rgb(source)  # raises the ImageError that words this failure
+        open_rgb(handle, name=_NAME)  # raises the ImageError that words this failure
         raise
     width, height = opened.size
     if _orientation(opened) in (5, 6, 7, 8):  # stored on its side
         width, height = height, width
     header = (width, height, opened.mode, opened.format or "")
-    return open_rgb(opened, draft_size=DRAFT_SIZE), header
+    return open_rgb(opened, draft_size=DRAFT_SIZE, name=_NAME), header
 
 
 def _orientation(image: Image.Image) -> int:

@@ -4,7 +4,8 @@ A random split of a folder of TV frames puts copies of the same frame on both si
 measures memory. `split_for_training` holds out whole near-duplicate clusters (the scan's, from cached
 fingerprints), stratified by class: each class's validation count is within one image of its share whenever
 the clusters allow it. The dataset's own test split may overlap training; `overlap_with_training` says how
-much, in the words pages and commands use.
+much, in the words pages and commands use. `check_trainable` refuses a dataset no split can make a classifier
+from, before a run starts.
 """
 
 from __future__ import annotations
@@ -17,10 +18,29 @@ from typing import NamedTuple
 import numpy as np
 
 from simpsons_core.config import TrainConfig
-from simpsons_core.data.folders import DatasetLayout, LabelledImage
+from simpsons_core.data.folders import DatasetLayout, LabelledImage, training_blockers
 from simpsons_core.data.images import CountProgress
 from simpsons_core.data.near_duplicates import connected_components, near_duplicate_pairs
 from simpsons_core.data.scan_cache import fingerprints_of, inspect_files
+
+_BLOCKERS_SHOWN = 5
+
+
+def check_trainable(layout: DatasetLayout, progress: CountProgress | None = None) -> None:
+    """ValueError naming what makes `layout` untrainable (`folders.training_blockers`), or None.
+
+    Called before a run folder is made, so that a run which would fail after decoding, or train a class from
+    no images, never starts. Each training image is read through the scan cache, so a scanned dataset costs
+    nothing here and the split that follows reads nothing again.
+    """
+    infos = inspect_files(layout.root, [item.path for item in layout.train], progress).infos
+    readable = Counter(item.label for item, info in zip(layout.train, infos, strict=True) if info.ok)
+    blockers = training_blockers(layout, readable)
+    if not blockers:
+        return
+    shown = "; ".join(problem.message for problem in blockers[:_BLOCKERS_SHOWN])
+    more = f"; and {len(blockers) - _BLOCKERS_SHOWN} more" if len(blockers) > _BLOCKERS_SHOWN else ""
+    raise ValueError(f"{layout.root} cannot be trained on: {shown}{more}.")
 
 
 def split_for_training(

@@ -18,6 +18,8 @@ from typing import Any
 
 from simpsons_core import paths
 from simpsons_core.config import TrainConfig
+from simpsons_core.data.folders import detect_layout
+from simpsons_core.data.splits import check_trainable
 from simpsons_core.runs.folder import RunFolder, now
 from simpsons_core.runs.lock import acquire_lock, hand_over_lock, release_lock
 from simpsons_core.runs.lookup import read_run, run_dir
@@ -44,10 +46,14 @@ def new_run_id(name: str, at: datetime | None = None) -> str:
 
 
 def begin_run(config: TrainConfig, owner: dict[str, Any] | None = None) -> RunFolder:
-    """Take the training lock and make the run's folder with its config.json.
+    """Check the dataset, take the training lock and make the run's folder with its config.json.
 
-    Raises RunBusyError (a RuntimeError) naming the run that is training when there is one.
+    Raises ValueError saying why when the dataset cannot be trained on (`splits.check_trainable`: no folder
+    is made for a run that could only fail or train a class from no images), and RunBusyError (a
+    RuntimeError) naming the run that is training when there is one.
     """
+    if config.data_dir:  # the demo dataset is generated to be trainable
+        check_trainable(detect_layout(config.data_dir))
     run_id = new_run_id(run_name(config))
     acquire_lock(run_id, owner)
     try:
@@ -63,10 +69,9 @@ def begin_run(config: TrainConfig, owner: dict[str, Any] | None = None) -> RunFo
 def start_run(config: TrainConfig) -> str:
     """Train `config` in a detached process (its own session, output to log.txt); returns the run id at once.
 
-    Raises RunBusyError (a RuntimeError) naming the running run when one is training.
+    Raises what `begin_run` raises: ValueError for a dataset that cannot be trained on, RunBusyError (a
+    RuntimeError) naming the running run when one is training.
     """
-    if config.data_dir and not Path(config.data_dir).expanduser().is_dir():
-        raise FileNotFoundError(f"The dataset folder {config.data_dir} does not exist.")
     run = begin_run(config)
     # Until the child is known, this process stands for the run: if it dies here, the run reads as failed.
     run.update_status(
