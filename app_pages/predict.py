@@ -74,6 +74,8 @@ try:
 except EXPECTED_ERRORS as error:
     st.error(f"Run {run.id}'s model cannot be loaded: {error}")
     st.stop()
+if note := run.model_note:
+    st.warning(note)
 warn_on_label_mismatch(predictor.labels)
 if calibration := run.calibration:
     st.caption(verdict_sentence(calibration))

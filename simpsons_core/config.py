@@ -7,12 +7,48 @@ What the augmentation preview shows is built from the same `AugmentConfig` that 
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from simpsons_core.training.models import MODELS
 
 T = TypeVar("T")
+
+
+def check_number(
+    name: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    integer: bool = False,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
+    """Raise ValueError naming the setting unless `value` is a finite number (a whole one with `integer`)
+    within [low, high] (a bound excluded with `*_open`; None: unbounded). Finite first: NaN compares False
+    with everything, so a plain range check lets it through, and training turns it into NaN predictions.
+
+    Example: `check_number("learning_rate", nan, low=0, low_open=True)` raises "learning_rate must be a finite
+    number above 0, not nan.".
+    """
+    kind = "a whole number" if integer else "a finite number"
+    bounds = []
+    if low is not None:
+        bounds.append(f"{'above' if low_open else 'at least'} {low}")
+    if high is not None:
+        bounds.append(f"{'below' if high_open else 'at most'} {high}")
+    numeric = isinstance(value, numbers.Integral if integer else numbers.Real) and not isinstance(value, bool)
+    in_range = (
+        numeric
+        and math.isfinite(value)
+        and (low is None or (value > low if low_open else value >= low))
+        and (high is None or (value < high if high_open else value <= high))
+    )
+    if not in_range:
+        raise ValueError(f"{name} must be {' '.join([kind, ' and '.join(bounds)]).strip()}, not {value!r}.")
 
 
 @dataclass(frozen=True)
@@ -58,6 +94,8 @@ class AugmentConfig:
     def __post_init__(self) -> None:
         if self.fill_mode not in FILL_MODES:
             raise ValueError(f"fill_mode must be one of {', '.join(FILL_MODES)}, not {self.fill_mode!r}.")
+        if not isinstance(self.horizontal_flip, bool):
+            raise ValueError(f"horizontal_flip must be true or false, not {self.horizontal_flip!r}.")
         for name in (
             "zoom",
             "width_shift",
@@ -67,15 +105,11 @@ class AugmentConfig:
             "contrast",
             "saturation",
         ):
-            value = getattr(self, name)
-            if not 0.0 <= value < 1.0:
-                raise ValueError(f"{name} must be at least 0 and below 1, not {value}.")
-        if not 0.0 <= self.hue <= 0.5:
-            raise ValueError(f"hue must be between 0 and 0.5, not {self.hue}.")
-        if not 0.0 <= self.shear_degrees < 90.0 or not 0.0 <= self.rotation_degrees <= 180.0:
-            raise ValueError("shear_degrees must be in [0, 90) and rotation_degrees in [0, 180].")
-        if self.rescale <= 0:
-            raise ValueError(f"rescale must be positive, not {self.rescale}.")
+            check_number(name, getattr(self, name), low=0, high=1, high_open=True)
+        check_number("hue", self.hue, low=0, high=0.5)
+        check_number("shear_degrees", self.shear_degrees, low=0, high=90, high_open=True)
+        check_number("rotation_degrees", self.rotation_degrees, low=0, high=180)
+        check_number("rescale", self.rescale, low=0, low_open=True)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -89,6 +123,7 @@ FILL_MODES = ("nearest", "reflect", "wrap", "constant")
 VALIDATION_SOURCES = ("split", "test")
 LR_SCHEDULES = ("constant", "cosine")
 STRATEGIES = ("auto", "default", "mirrored")
+MAX_SEED = 2**32 - 1  # NumPy's seeds, which `keras.utils.set_random_seed` sets, stop here
 
 # The studio recipe's augmentation imitates what users feed the model: face-sized crops of a frame, other
 # lighting and colour balance, a slightly tilted camera. Measured on simpsons4-full: benchmarks/recipes.py.
@@ -159,12 +194,22 @@ class TrainConfig:
             )
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, not {self.strategy!r}.")
-        if not 16 <= self.image_size <= 512:
-            raise ValueError(f"image_size must be between 16 and 512 pixels, not {self.image_size}.")
-        if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
-            raise ValueError("epochs and batch_size must be at least 1 and learning_rate positive.")
-        if not 0.0 < self.validation_fraction < 1.0:
-            raise ValueError(f"validation_fraction must be between 0 and 1, not {self.validation_fraction}.")
+        for name in ("data_dir", "recipe"):
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"{name} must be text, not {getattr(self, name)!r}.")
+        if not isinstance(self.augment, AugmentConfig):
+            raise ValueError(
+                f"augment must be a set of augmentation settings (a JSON object), not {self.augment!r}."
+            )
+        check_number("image_size", self.image_size, low=16, high=512, integer=True)
+        check_number("epochs", self.epochs, low=1, integer=True)
+        check_number("batch_size", self.batch_size, low=1, integer=True)
+        check_number("learning_rate", self.learning_rate, low=0, low_open=True)
+        check_number(
+            "validation_fraction", self.validation_fraction, low=0, high=1, low_open=True, high_open=True
+        )
+        check_number("early_stopping_patience", self.early_stopping_patience, low=0, integer=True)
+        check_number("seed", self.seed, low=0, high=MAX_SEED, integer=True)
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)

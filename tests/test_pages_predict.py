@@ -86,3 +86,13 @@ def test_a_run_deleted_while_shown_is_handled(workspace_run: Path, tiny_dataset:
     upload(at, ("bart.jpg", picture.read_bytes(), "image/jpeg"))
     assert_clean(at)
     assert with_name(at.info, "There is no trained model yet")
+
+
+def test_a_damaged_best_model_falls_back_to_the_last_one_with_a_note(workspace_run: Path) -> None:
+    best = workspace_run / "best.keras"
+    best.write_bytes(best.read_bytes()[: best.stat().st_size // 2])
+    at = open_page("predict")
+    assert at.selectbox(key="predict_run").value == workspace_run.name
+    assert with_name(at.warning, "best.keras is damaged (not a complete .keras file")
+    assert with_name(at.warning, "Using model.keras (the model after the last epoch) instead.")
+    assert with_name(at.info, "this model knows")  # the page works on with model.keras

@@ -23,6 +23,7 @@ from simpsons_core.config import TrainConfig
 from simpsons_core.data.demo import CLASSES
 from simpsons_core.runs import launcher, lock, lookup
 from simpsons_core.runs.folder import LOG_FILE, RunFolder, RunInfo
+from tests.test_hostile_data import write_classes
 
 pytestmark = pytest.mark.slow
 
@@ -209,16 +210,17 @@ def test_the_cli_trains_in_the_foreground_and_lists_the_run(workspace, tiny_data
 
 
 def test_two_starts_at_the_same_instant_give_one_run_and_a_failed_run_says_why(workspace, tmp_path):
-    """Two threads start a run on a folder without images: one is refused, the other fails saying why."""
-    empty = tmp_path / "no-images"
-    (empty / "bart").mkdir(parents=True)
+    """Two threads start a run that can only fail in training (validated on a test split it lacks): one is
+    refused, the other fails saying why."""
+    no_test_split = write_classes(tmp_path / "no-test-split", {"bart": 2, "homer": 2})
     barrier = threading.Barrier(2)
     results: list[str] = []
 
     def start() -> None:
         barrier.wait()
         try:
-            results.append("started " + launcher.start_run(TrainConfig(data_dir=str(empty))))
+            config = TrainConfig(data_dir=str(no_test_split), validation="test")
+            results.append("started " + launcher.start_run(config))
         except RuntimeError as error:
             results.append("refused " + str(error))
 
@@ -231,7 +233,7 @@ def test_two_starts_at_the_same_instant_give_one_run_and_a_failed_run_says_why(w
     assert len(started) == 1 and len(results) == 2, results
     info = wait_for(started[0], finished)
     assert info.state == "failed"
-    assert "No labelled images found" in info.error
+    assert "has no test split" in info.error
     assert lock.lock_holder() is None
 
 
@@ -338,3 +340,21 @@ def test_sigterm_and_ctrl_c_ask_the_run_to_stop_and_a_second_ctrl_c_interrupts(t
     assert not StopRequest(RunFolder(tmp_path))
     RunFolder(tmp_path).request_cancel()
     assert StopRequest(RunFolder(tmp_path))
+
+
+def test_a_stop_request_ends_the_data_phases_at_the_next_file(workspace, tiny_dataset):
+    """A run is cancellable in every phase, not only once batches run: decoding stops at its next file."""
+    from simpsons_core.training.trainer import train_in_foreground
+
+    run = RunFolder(workspace / "runs" / "cancel-while-decoding")
+    phases: list[str] = []
+
+    def on_progress(line: dict) -> None:
+        if line.get("type") == "phase":
+            phases.append(line["phase"])
+            if line["phase"] == "loading training images" and line["done"] == 0:
+                run.request_cancel()
+
+    info = train_in_foreground(tiny_config(tiny_dataset), run.path, progress=on_progress)
+    assert info.state == "cancelled" and not info.epochs
+    assert "loading validation images" not in phases and info.model_path is None

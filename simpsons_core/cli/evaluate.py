@@ -42,8 +42,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from simpsons_core.cli.runs import warn_about_model
     from simpsons_core.inference.evaluate import evaluate
+    from simpsons_core.runs.lookup import resolve_run
 
+    info = resolve_run(args.run)
+    warn_about_model(info)
     bars: list[tqdm] = []
 
     def progress(done: int, total: int) -> None:
@@ -52,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         bars[0].update(done - bars[0].n)
 
     try:
-        evaluation = evaluate(args.run, split=args.split, data_dir=args.data, progress=progress)
+        evaluation = evaluate(info.path, split=args.split, data_dir=args.data, progress=progress)
     finally:
         for bar in bars:
             bar.close()

@@ -25,10 +25,14 @@ def run(args: argparse.Namespace) -> int:
     import io
 
     from simpsons_core import atomic
+    from simpsons_core.cli.runs import warn_about_model
     from simpsons_core.inference.explain import explain
     from simpsons_core.inference.predict import Predictor
+    from simpsons_core.runs.lookup import resolve_run
 
-    result = explain(Predictor.from_run(args.run), args.image, args.class_name)
+    info = resolve_run(args.run)
+    warn_about_model(info)
+    result = explain(Predictor.from_run(info.path), args.image, args.class_name)
     buffer = io.BytesIO()
     result.overlay.save(
         buffer, format=(args.output.suffix.lstrip(".") or "png").upper().replace("JPG", "JPEG")

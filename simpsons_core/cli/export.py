@@ -40,10 +40,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from simpsons_core.cli.runs import warn_about_model
     from simpsons_core.inference.export import export_run
     from simpsons_core.inference.predict import image_files
+    from simpsons_core.runs.lookup import resolve_run
 
+    info = resolve_run(args.run)
+    warn_about_model(info)
     check = image_files([args.check_data])[: args.check_images] if args.check_data else None
     for fmt in args.formats:
-        print(export_run(args.run, fmt, check_images=check, limit=args.check_images).describe())
+        print(export_run(info.path, fmt, check_images=check, limit=args.check_images).describe())
     return 0

@@ -30,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from simpsons_core.cli.runs import warn_about_model
     from simpsons_core.inference.predict import Predictor, image_files, write_csv
     from simpsons_core.runs.lookup import resolve_run
     from simpsons_core.runs.summary import verdict_sentence
@@ -38,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     if not files:
         raise ValueError("No image files found in the paths given.")
     info = resolve_run(args.run)
+    warn_about_model(info)
     predictor = Predictor.from_run(info.path)
     folders = any(path.is_dir() for path in args.paths)
     with tqdm(total=len(files), unit="image", disable=not folders, leave=False) as bar:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import TYPE_CHECKING
 
 from simpsons_core.runs.summary import calibration_line, honest_accuracy
@@ -47,6 +48,14 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"There is no run {args.run_id} (see `runs list`).")
     print(_as_json(info) if args.json else _details(info))
     return 0
+
+
+def warn_about_model(info: RunInfo) -> None:
+    """A warning line on stderr when the run's best.keras is damaged and model.keras is used instead, so an
+    answer from the last epoch's model is never mistaken for the best one's (predict, evaluate, explain,
+    export)."""
+    if note := info.model_note:
+        print(f"warning: {note}", file=sys.stderr)
 
 
 def _one_line(info: RunInfo) -> str:

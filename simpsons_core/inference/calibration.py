@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 DEFAULT_BINS = 10
 CONFIDENT_AT = 0.9
 TARGET_ACCURACY = 0.97
-# The "sure" threshold never goes below even odds: in-domain validation images can be so easy that every answer
-# there qualifies, but an answer the model itself gives less than 50% is not one to call sure on the pictures
-# users bring, which are unlike them.
+# The "sure" threshold never goes below even odds: in-domain validation images can be so easy that every
+# answer there qualifies, but an answer the model itself gives less than 50% is not one to call sure on the
+# pictures users bring, which are unlike them.
 SURE_FLOOR = 0.5
 # Below about 30 answers a single mistake moves accuracy by more than 3 points, so a cut chosen on fewer
 # answers is the luck of the draw rather than a property of the model.

@@ -20,6 +20,7 @@ import numpy as np
 
 from simpsons_core.data.images import is_image_name
 from simpsons_core.inference.calibration import CoveragePoint, TrustSummary, coverage_curve, trust_summary
+from simpsons_core.runs.folder import CONFIG_FILE
 from simpsons_core.runs.lookup import resolve_run, run_dataset
 
 if TYPE_CHECKING:
@@ -212,7 +213,7 @@ def evaluate(
         progress: `progress(done, total)` while decoding images.
     """
     info = resolve_run(run)
-    config = info.train_config()
+    config = info.usable_config()
     labels = info.labels
     items, unlabelled, source, leak_note, split = _items(info, labels, split, data_dir)
     known = [item for item in items if item.label in labels]
@@ -221,16 +222,22 @@ def evaluate(
         count = len(items) + len(unlabelled)
         raise ValueError(f"None of the {count} images in {source} is of a class this model knows.")
 
-    import keras
-
     from simpsons_core.data.decoding import decode_images
     from simpsons_core.data.pipeline import evaluation_dataset
+    from simpsons_core.inference.predict import NO_PROBABILITIES, load_model
 
+    model = load_model(info)
+    if model.input_shape[1] != config.image_size:  # else a raw Keras shape error after decoding every image
+        raise ValueError(
+            f"Run {info.id} cannot be used: {CONFIG_FILE} is damaged: it says image_size "
+            f"{config.image_size}, but the model takes {model.input_shape[1]} px images."
+        )
     decoded = decode_images(known, labels, config.image_size, progress=progress)
-    model = keras.saving.load_model(info.model_path, compile=False)
     probabilities = np.asarray(
         model.predict(evaluation_dataset(decoded, config), verbose=0), dtype=np.float64
     )
+    if not np.isfinite(probabilities).all():
+        raise ValueError(f"Run {info.id} cannot be evaluated: {NO_PROBABILITIES}.")
     true = np.asarray(decoded.labels, dtype=np.int64)
     accuracy, confusion, classes = score(labels, true, probabilities)
     evaluation = Evaluation(
@@ -294,7 +301,7 @@ def _items(
 
     layout = run_dataset(info)
     if split == "validation":
-        config = info.train_config()
+        config = info.usable_config()
         _, validation = split_for_training(layout, config)
         how = (
             "the dataset's test split"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,24 @@ if TYPE_CHECKING:
     import keras
 
     from simpsons_core.runs.folder import RunInfo
+
+# What a picture gets instead of "nan%" from a model whose weights became NaN (or whose output overflowed).
+NO_PROBABILITIES = "the model gave no usable probabilities (NaN): retrain it"
+
+
+def load_model(info: RunInfo) -> keras.Model:
+    """The run's model (`info.model_path`, which `resolve_run` checked exists), loaded as every consumer loads
+    it. A file that passed the cheap check of `RunFolder.choose_model` yet does not load raises ValueError
+    naming it, instead of Keras' misleading "File not found"."""
+    import keras
+
+    path = info.model_path
+    if path is None:
+        raise FileNotFoundError(f"Run {info.id} has no intact saved model.")
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        raise ValueError(f"Run {info.id} cannot be used: {path.name} is damaged ({error}).") from error
 
 
 def model_key(info: RunInfo) -> tuple[str, float]:
@@ -48,7 +67,8 @@ class Prediction:
         source: the file name (or "the image" for anonymous bytes), for display and CSV rows.
         probabilities: class name -> probability, in the model's output order; empty when `error` is set.
         top: the `k` most likely (class name, probability) pairs, most likely first.
-        error: a message naming the problem when the picture could not be read; None on success.
+        error: a message naming the problem when the picture could not be read, or the model gave no finite
+            probabilities for it (`NO_PROBABILITIES`); None on success.
         sure: whether the top confidence reaches the run's threshold; None when the run has none (or `error`).
     """
 
@@ -151,14 +171,12 @@ class Predictor:
 
     @classmethod
     def from_run(cls, run: str | Path) -> Predictor:
-        """Load a run's best model (best.keras, else model.keras), labels and "sure" threshold. `run` is an
-        id, a folder or "latest". To cache it (the dashboard does), key on `model_key(info)` so a new model is
-        picked up (calibration rewrites the model and records its threshold before the run completes)."""
-        import keras
-
+        """Load a run's best model (best.keras, else model.keras; an intact one, see `RunInfo.model_note`),
+        labels and "sure" threshold. `run` is an id, a folder or "latest". To cache it (the dashboard does),
+        key on `model_key(info)` so a new model is picked up (calibration rewrites the model and records its
+        threshold before the run completes). Raises as `resolve_run` does for a damaged run."""
         info = resolve_run(run)
-        model = keras.saving.load_model(info.model_path, compile=False)
-        return cls(model, info.labels, info.train_config().augment, threshold=info.threshold)
+        return cls(load_model(info), info.labels, info.usable_config().augment, threshold=info.threshold)
 
     def probabilities(self, pixels: np.ndarray) -> np.ndarray:
         """uint8 pixels [N, S, S, 3] -> float32 probabilities [N, classes]."""
@@ -206,6 +224,8 @@ class Predictor:
         ]
 
     def _prediction(self, name: str, row: np.ndarray, top_k: int) -> Prediction:
+        if not np.isfinite(row).all():
+            return Prediction(name, {}, [], NO_PROBABILITIES)
         order = np.argsort(-row, kind="stable")[: max(1, top_k)]
         return Prediction(
             source=name,

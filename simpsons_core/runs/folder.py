@@ -3,7 +3,9 @@
 A run lives in `<SIMPSONS_HOME>/runs/<id>/`; the id (`20261124-141530-compact-demo`) sorts by start time.
 Every file is written atomically (a complete temp file renamed over the name, or one whole line appended), so
 the dashboard, the CLI and other processes can read a run at any moment and reattach to it after a closed tab
-or a restart. Who writes what:
+or a restart. A temp file left by a killed writer is removed by the next reader once a minute old.
+
+Who writes what:
 
 - `config.json` (the launcher, then the training process): `TrainConfig.to_dict()` plus `dataset` (what the
   run found in its data folder: path, layout, classes, images per class and split, skipped files), or
@@ -24,7 +26,9 @@ or a restart. Who writes what:
   `reached`, `min_answered`, and `problem` ("not calibrated: <why>", the other figures null) instead when it
   could not be done.
 - `model.keras`, `best.keras` (the training process): the last weights; the best validation accuracy so far.
-  Calibration rewrites the one of them readers use (`RunFolder.model_path`) with its temperature folded in.
+  Readers use best.keras, or model.keras when best.keras is damaged (`RunFolder.choose_model`). Calibration
+  rewrites the one readers use (`RunFolder.model_path`) with its temperature folded in. A run whose loss
+  became NaN saves no model.keras.
 - `log.txt`: the training process's stdout and stderr.
 - `cancel.request` (whoever cancels, `launcher.cancel_run`): training ends after the current batch.
 - `evaluation-<split>.json` (`inference.evaluate`): one evaluation each (`test`, `validation`,
@@ -40,6 +44,7 @@ import json
 import math
 import os
 import re
+import zipfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -50,6 +55,7 @@ from simpsons_core.config import TrainConfig
 
 STATES = ("running", "completed", "cancelled", "failed")
 UNEXPECTED_END = "the training process ended unexpectedly"
+LAUNCHER_STOPPED = "the launcher stopped before the training process started"
 
 CONFIG_FILE = "config.json"
 LABELS_FILE = "labels.json"
@@ -60,6 +66,9 @@ BEST_FILE = "best.keras"
 LOG_FILE = "log.txt"
 CANCEL_FILE = "cancel.request"
 EXPORTS_DIR = "exports"
+# What a Keras 3 `.keras` file (a zip) must hold to be loadable: its architecture and its weights.
+KERAS_CONFIG_ENTRY = "config.json"
+KERAS_WEIGHTS_PREFIX = "model.weights."
 
 
 def now() -> str:
@@ -122,11 +131,21 @@ class RunFolder:
 
     @property
     def model_path(self) -> Path | None:
-        """best.keras when present, else model.keras, else None: the model every consumer uses."""
+        """The model every consumer uses: the first intact of best.keras and model.keras; else None."""
+        return self.choose_model()[0]
+
+    def choose_model(self) -> tuple[Path | None, list[str]]:
+        """(the first intact of best.keras and model.keras, or None; a sentence per damaged one). A truncated
+        best.keras must not hide an intact model.keras, nor read as "no model saved"."""
+        damaged = []
         for path in (self.model_file(best=True), self.model_file()):
-            if path.is_file():
-                return path
-        return None
+            if not path.is_file():
+                continue
+            problem = keras_file_damage(path)
+            if problem is None:
+                return path, damaged
+            damaged.append(f"{path.name} is damaged ({problem}).")
+        return None, damaged
 
     def evaluation_path(self, split: str) -> Path:
         """`evaluation-<split>.json`, the split made safe as a file name (`folder:x` -> `folder-x`)."""
@@ -174,6 +193,20 @@ class RunFolder:
         """A saved evaluation as written, or None when there is none or it is unreadable."""
         data = read_json(self.evaluation_path(split), None)
         return data if isinstance(data, dict) else None
+
+
+def keras_file_damage(path: Path) -> str | None:
+    """Why the `.keras` file at `path` cannot be loaded, or None when it looks whole. Cheap: it opens the
+    zip's central directory (which a truncated file has lost) and looks for the config and weights entries,
+    without reading the weights."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (OSError, zipfile.BadZipFile) as error:
+        return f"not a complete .keras file: {error}"
+    if KERAS_CONFIG_ENTRY not in names or not any(name.startswith(KERAS_WEIGHTS_PREFIX) for name in names):
+        return f"it lacks the model's {KERAS_CONFIG_ENTRY} or weights"
+    return None
 
 
 def save_model(model: Any, path: Path) -> None:
@@ -256,6 +289,7 @@ class RunInfo:
         epochs: the epoch lines of metrics.jsonl, in order.
         progress: the progress lines of metrics.jsonl, in order.
         problems: what is wrong with the folder, one sentence each (missing or corrupt files, a dead process).
+        config_error: why config.json could not be read ("config.json is missing."), None when it could.
     """
 
     id: str
@@ -267,6 +301,7 @@ class RunInfo:
     epochs: list[dict[str, Any]] = field(default_factory=list)
     progress: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    config_error: str | None = None
 
     @property
     def folder(self) -> RunFolder:
@@ -290,9 +325,39 @@ class RunInfo:
     def model_path(self) -> Path | None:
         return self.folder.model_path
 
+    @property
+    def model_note(self) -> str | None:
+        """What consumers say when they use model.keras because best.keras is damaged; None otherwise."""
+        path, damaged = self.folder.choose_model()
+        if path is None or not damaged:
+            return None
+        return f"{' '.join(damaged)} Using {path.name} (the model after the last epoch) instead."
+
     def train_config(self) -> TrainConfig | None:
-        """The run's TrainConfig, or None when config.json is missing or does not parse."""
-        return config_from_dict(self.config)
+        """The run's TrainConfig, or None when config.json is missing or damaged (`config_problem` says
+        how)."""
+        return None if self.config_error else config_from_dict(self.config)
+
+    def usable_config(self) -> TrainConfig:
+        """The run's TrainConfig for a consumer of its model; raises ValueError "Run X cannot be used:
+        config.json is missing." (or damaged, and how) when there is none."""
+        config = self.train_config()
+        if config is None:
+            raise ValueError(f"Run {self.id} cannot be used: {self.config_problem}")
+        return config
+
+    @property
+    def config_problem(self) -> str | None:
+        """Why the run's TrainConfig cannot be had, e.g. "config.json is missing." or "config.json is
+        damaged: augment must be ..."; None when it can. Nothing falls back to default settings: a model used
+        with settings it was not trained with gives wrong answers or a shape error."""
+        if self.config_error:
+            return self.config_error
+        try:
+            parse_config(self.config)
+        except ValueError as error:
+            return f"{CONFIG_FILE} is damaged: {error}"
+        return None
 
     # --- typed accessors: no caller digs in the raw dicts ---------------------------------------------------
     @property
@@ -372,12 +437,24 @@ def _parse_time(text: Any) -> datetime | None:
         return None
 
 
-def config_from_dict(data: dict[str, Any]) -> TrainConfig | None:
-    """The TrainConfig inside a config.json (extra keys ignored), or None when it does not parse."""
+def parse_config(data: dict[str, Any]) -> TrainConfig:
+    """The TrainConfig inside a config.json (extra keys such as `dataset` ignored; fields it lacks, from a run
+    saved before they existed, take their defaults). Raises ValueError saying what is wrong."""
     fields = TrainConfig.__dataclass_fields__
+    known = {key: value for key, value in data.items() if key in fields}
+    if not known:
+        raise ValueError("it records no training settings")
     try:
-        return TrainConfig.from_dict({key: value for key, value in data.items() if key in fields})
-    except (TypeError, ValueError):
+        return TrainConfig.from_dict(known)
+    except TypeError as error:  # a comparison or a constructor given the wrong kind of value
+        raise ValueError(str(error)) from error
+
+
+def config_from_dict(data: dict[str, Any]) -> TrainConfig | None:
+    """The TrainConfig inside a config.json, or None when it does not parse (`parse_config` says why)."""
+    try:
+        return parse_config(data)
+    except ValueError:
         return None
 
 
@@ -407,7 +484,8 @@ def read_json(
 
 
 def read_metrics(path: Path, problems: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(epoch lines, progress lines) of metrics.jsonl; unreadable lines are skipped, counted in `problems`."""
+    """(epoch lines, progress lines) of metrics.jsonl; unreadable lines are skipped, and non-finite numbers
+    (Python's json reads NaN, Infinity and 1e999) read as missing, both counted in `problems`."""
     epochs: list[dict[str, Any]] = []
     progress: list[dict[str, Any]] = []
     try:
@@ -417,7 +495,7 @@ def read_metrics(path: Path, problems: list[str]) -> tuple[list[dict[str, Any]],
     except OSError as error:
         problems.append(f"{path.name} could not be read ({error}).")
         return epochs, progress
-    bad = []
+    bad, non_finite = [], []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -427,12 +505,37 @@ def read_metrics(path: Path, problems: list[str]) -> tuple[list[dict[str, Any]],
             record = None
         if not isinstance(record, dict):
             bad.append(number)
-        elif record.get("type") == "epoch":
+            continue
+        record, changed = finite_only(record)
+        if changed:
+            non_finite.append(number)
+        if record.get("type") == "epoch":
             epochs.append(record)
         elif record.get("type") == "progress":
             progress.append(record)
     if bad:
+        problems.append(f"{path.name} has {len(bad)} unreadable line(s) (line {_first_numbers(bad)}).")
+    if non_finite:
         problems.append(
-            f"{path.name} has {len(bad)} unreadable line(s) (line {', '.join(map(str, bad[:5]))})."
+            f"{path.name} has NaN or infinite numbers on {len(non_finite)} line(s) (line "
+            f"{_first_numbers(non_finite)}); they read as missing."
         )
     return epochs, progress
+
+
+def finite_only(value: Any) -> tuple[Any, bool]:
+    """`value` with every NaN or infinite number inside it (dicts and lists too) replaced by None, and whether
+    there was one: a reader shows "-" for a missing figure, never "inf" or "nan"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None, True
+    if isinstance(value, dict):
+        pairs = [(key, *finite_only(item)) for key, item in value.items()]
+        return {key: item for key, item, _ in pairs}, any(changed for *_, changed in pairs)
+    if isinstance(value, list):
+        items = [finite_only(item) for item in value]
+        return [item for item, _ in items], any(changed for _, changed in items)
+    return value, False
+
+
+def _first_numbers(numbers: list[int], shown: int = 5) -> str:
+    return ", ".join(map(str, numbers[:shown]))

@@ -1,25 +1,29 @@
 """Finding runs and reading them back: by id, by folder, or "latest"; every run of the workspace; a run's
 dataset as it is on disk now.
 
-Reading never raises on a damaged or half-written folder: what is wrong goes into `RunInfo.problems`, and a
-run whose process died reads as failed.
+Reading never raises on a damaged or half-written folder: what is wrong goes into `RunInfo.problems`, a run
+whose process died reads as failed (as does one whose launcher died before status.json), NaN and infinite
+figures read as missing, and temp files that killed writers left are removed. Using a run's model
+(`resolve_run`) refuses what is damaged, saying what, rather than fall back to default settings.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from simpsons_core import paths
+from simpsons_core import atomic, paths
 from simpsons_core.runs.folder import (
     CONFIG_FILE,
     LABELS_FILE,
+    LAUNCHER_STOPPED,
     METRICS_FILE,
     STATES,
     STATUS_FILE,
     UNEXPECTED_END,
     RunInfo,
+    finite_only,
     read_json,
     read_metrics,
 )
@@ -47,18 +51,40 @@ def list_runs() -> list[RunInfo]:
 
 
 def read_run(run: str | Path) -> RunInfo:
-    """What a run folder says, with `state` corrected for a process that died."""
+    """What a run folder says, with `state` corrected for a process that died, figures that are not finite
+    dropped, and temp files of a killed writer removed."""
     folder = Path(run) if isinstance(run, Path) else run_dir(run)
     info = RunInfo(id=folder.name, path=folder, state="unknown")
     if not folder.is_dir():
         info.problems.append(f"The run folder {folder} does not exist.")
         return info
-    info.config = read_json(folder / CONFIG_FILE, {}, info.problems, dict)
+    atomic.remove_stale_temp_files(folder)
+    config_problems: list[str] = []
+    info.config = read_json(folder / CONFIG_FILE, {}, config_problems, dict)
+    info.config_error = config_problems[0] if config_problems else None
+    if problem := info.config_problem:
+        info.problems.append(problem)
     info.labels = read_json(folder / LABELS_FILE, [], info.problems, list, required=False)
-    info.status = read_json(folder / STATUS_FILE, {}, info.problems, dict, required=False)
+    info.status = _read_status(folder, info.problems)
     info.epochs, info.progress = read_metrics(folder / METRICS_FILE, info.problems)
+    planned = info.epochs_planned
+    if planned is not None and len(info.epochs) > planned:
+        info.problems.append(
+            f"{METRICS_FILE} has {len(info.epochs)} epoch lines for {planned} planned epochs; the first "
+            f"{planned} are used."
+        )
+        info.epochs = info.epochs[:planned]
+    info.problems.extend(info.folder.choose_model()[1])
     info.state = _state(info)
     return info
+
+
+def _read_status(folder: Path, problems: list[str]) -> dict[str, Any]:
+    """status.json with non-finite numbers read as missing (an ETA or accuracy of "inf" helps nobody)."""
+    status, changed = finite_only(read_json(folder / STATUS_FILE, {}, problems, dict, required=False))
+    if changed:
+        problems.append(f"{STATUS_FILE} has NaN or infinite numbers; they read as missing.")
+    return status
 
 
 def _state(info: RunInfo) -> str:
@@ -68,6 +94,16 @@ def _state(info: RunInfo) -> str:
         holder = lock_holder()
         if holder is not None and holder.get("run_id") == info.id:
             return "running"  # the launcher has not written status.json yet
+        if not (info.path / STATUS_FILE).exists() and (info.path / CONFIG_FILE).is_file():
+            # Re-read first: the run may have written status.json and let the lock go since it was read.
+            info.status = _read_status(info.path, info.problems)
+            if info.status:
+                return _state(info)
+            # `launcher.start_run` writes config.json, then status.json: a launcher killed between the two
+            # (kill -9, a crash) left a run that no process will ever train.
+            info.status = {"state": "failed", "error": LAUNCHER_STOPPED}
+            info.problems.append(f"{STATUS_FILE} is missing: {LAUNCHER_STOPPED}.")
+            return "failed"
         info.problems.append("status.json is missing or damaged, and no process is training this run.")
         return "unknown"
     if state not in STATES:
@@ -103,27 +139,40 @@ def find_run(run: str | Path) -> RunInfo:
 
 
 def resolve_run(run: str | Path) -> RunInfo:
-    """`find_run`, checked to hold what using its model needs: a saved model, labels and a readable config."""
+    """`find_run`, checked to hold what using its model needs: a readable config, an intact saved model and
+    labels. Raises ValueError "Run X cannot be used: <what is damaged>" (FileNotFoundError when no model was
+    saved yet); a damaged best.keras with an intact model.keras is used, and `RunInfo.model_note` says so."""
     info = find_run(run)
-    if info.model_path is None:
-        raise FileNotFoundError(f"Run {info.id} has no saved model yet (no best.keras or model.keras).")
-    if not info.labels or info.train_config() is None:
+    info.usable_config()  # raises, naming what is wrong with config.json
+    path, damaged = info.folder.choose_model()
+    if path is None and damaged:
         raise ValueError(
-            f"Run {info.id} cannot be used: {' '.join(info.problems) or 'its labels are empty.'}"
+            f"Run {info.id} cannot be used: the saved model files are damaged. {' '.join(damaged)}"
+        )
+    if path is None:
+        raise FileNotFoundError(f"Run {info.id} has no saved model yet (no best.keras or model.keras).")
+    if not info.labels:
+        found = (info.path / LABELS_FILE).exists()
+        raise ValueError(
+            f"Run {info.id} cannot be used: {LABELS_FILE} is {'damaged or empty' if found else 'missing'}."
         )
     return info
 
 
 def run_dataset(info: RunInfo) -> DatasetLayout:
-    """The run's dataset as it is on disk now (the demo dataset for a run trained on it)."""
+    """The run's dataset as it is on disk now (the demo dataset for a run that recorded training on it).
+    Raises ValueError for a run whose config.json is missing or damaged: it never guesses the demo dataset."""
     from simpsons_core.data.demo import ensure_demo_dataset
     from simpsons_core.data.folders import detect_layout
 
+    info.usable_config()  # raises, naming what is wrong with config.json
     root = info.dataset_path
     if root is None and info.imported:
         raise FileNotFoundError(
             f"Run {info.id} was imported without a dataset; evaluate it on a folder (--data DIR)."
         )
+    if root is None and "data_dir" not in info.config:
+        raise ValueError(f"Run {info.id} cannot be used: {CONFIG_FILE} does not record the run's dataset.")
     root = root or ensure_demo_dataset()
     if not root.is_dir():
         raise FileNotFoundError(

@@ -11,6 +11,7 @@ import keras
 
 from simpsons_core.runs.folder import RunFolder
 from simpsons_core.training.control import PROGRESS_INTERVAL_SECONDS, RunCancelled, RunProgress
+from simpsons_core.training.trainer import TrainingDiverged
 
 
 class RunRecorder(keras.callbacks.Callback):
@@ -19,7 +20,8 @@ class RunRecorder(keras.callbacks.Callback):
     After every epoch it saves best.keras when validation accuracy improved, then appends an epoch line to
     metrics.jsonl and updates status.json, all through the `RunFolder`. Within an epoch it appends a progress
     line and updates status.json (ETA included) at most once every `interval` seconds. After every batch it
-    checks `stop` and raises `RunCancelled` if set.
+    raises `TrainingDiverged` when the loss is NaN or infinite, and checks `stop` and raises `RunCancelled` if
+    set.
 
     Args:
         run: the run folder.
@@ -70,13 +72,16 @@ class RunRecorder(keras.callbacks.Callback):
         self._epoch_started = time.perf_counter()
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        loss = logs.get("loss")  # a Python float: Keras hands callbacks that override this method plain logs
+        if loss is not None and not math.isfinite(loss):
+            raise TrainingDiverged(loss, self._epoch + 1, batch + 1)
         if self.stop:
             raise RunCancelled
         now = time.perf_counter()
         if now - self._last_write < self.interval:
             return
         self._last_write = now
-        logs = logs or {}
         step = batch + 1
         self._emit(
             {

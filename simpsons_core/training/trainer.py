@@ -40,14 +40,23 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
 
+class TrainingDiverged(RuntimeError):
+    """The loss stopped being a finite number (`RunRecorder` checks every batch): every later step would only
+    spread NaN through the weights, so the run ends as failed, with this message, and saves no model.keras."""
+
+    def __init__(self, loss: float, epoch: int, step: int) -> None:
+        word = "NaN" if math.isnan(loss) else "infinite"
+        super().__init__(f"the loss became {word} at epoch {epoch}, step {step}: try a lower learning rate")
+
+
 def train_in_foreground(config: TrainConfig, run_dir: Path, progress: RunProgress | None = None) -> RunInfo:
     """Train `config` in this process, writing the run folder `run_dir` as it goes; returns the finished run.
 
     Holds the workspace's training lock meanwhile (adopting it when `launcher.start_run` took it for this
     run).
     Never raises for a failed run: the returned RunInfo has state "failed" and the error, and the traceback
-    goes to stderr (log.txt in a detached run). A stop request ends the run as "cancelled" after the current
-    batch, with model.keras saved.
+    goes to stderr (log.txt in a detached run); a loss that becomes NaN fails it too (`TrainingDiverged`). A
+    stop request ends the run as "cancelled" after the current batch, with model.keras saved.
 
     Args:
         config: what to train.
@@ -74,7 +83,7 @@ def train_in_foreground(config: TrainConfig, run_dir: Path, progress: RunProgres
         )
         try:
             keras_import = _import_keras_in_background()
-            data = _load_data(config, run, progress)
+            data = _load_data(config, run, progress, stop)
             keras_import.join()
             if stop:
                 raise RunCancelled
@@ -83,7 +92,10 @@ def train_in_foreground(config: TrainConfig, run_dir: Path, progress: RunProgres
         except RunCancelled:
             end = {"state": "cancelled", "phase": "cancelled", "eta_seconds": None}
         except Exception as error:
-            traceback.print_exc()
+            if isinstance(error, TrainingDiverged):
+                _log(str(error))  # an outcome of the settings, not a bug: its traceback would only be noise
+            else:
+                traceback.print_exc()
             end = {"state": "failed", "phase": "failed", "eta_seconds": None, "error": _describe(error)}
         except BaseException:
             run.update_status(state="failed", error="training was interrupted")
@@ -231,13 +243,23 @@ def _phase(run: RunFolder, progress: RunProgress | None, name: str) -> Callable[
 
 
 def _load_data(
-    config: TrainConfig, run: RunFolder, progress: RunProgress | None
+    config: TrainConfig, run: RunFolder, progress: RunProgress | None, stop: StopRequest
 ) -> tuple[folders.DatasetLayout, decoding.DecodedImages, decoding.DecodedImages]:
     """Find the dataset, split it and decode both sides; records labels.json and the dataset in config.json.
-    Returns (the dataset's layout, training images, validation images). Needs no TensorFlow."""
+    Returns (the dataset's layout, training images, validation images). Needs no TensorFlow.
+
+    A stop request ends any of these phases at its next file: the data layer reports progress per file, and
+    the report raises `RunCancelled` (pending work in its pools is cancelled)."""
 
     def phase(name: str) -> Callable[[int, int], None]:
-        return _phase(run, progress, name)
+        report = _phase(run, progress, name)
+
+        def checked(done: int, total: int) -> None:
+            if stop:
+                raise RunCancelled
+            report(done, total)
+
+        return checked
 
     phase("finding images")
     root = Path(config.data_dir).expanduser() if config.data_dir else demo.ensure_demo_dataset()
