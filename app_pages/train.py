@@ -97,7 +97,9 @@ def config_form(layout_has_test: bool, data_dir: str) -> TrainConfig | None:
 
 def start(config: TrainConfig) -> None:
     try:
-        st.session_state[WATCHED] = start_run(config)
+        # start_run first checks every class has readable images: instant once scanned, seconds at first.
+        with st.spinner("Checking the images..."):
+            st.session_state[WATCHED] = start_run(config)
     except RunBusyError as error:
         st.warning(f"Not started: {error}")
     except EXPECTED_ERRORS as error:
