@@ -1,21 +1,38 @@
 """Evaluate: a completed run on a split: accuracy, how far its answers can be trusted (balanced accuracy,
 calibration error, confident errors, the reliability diagram and the coverage curve), the confusion matrix,
-per-class figures and the mistakes, most confidently wrong first. Results are saved in the run folder, so they
-show again without recomputing."""
+per-class figures and the mistakes, most confidently wrong first; then the Export panel. Results are saved in
+the run folder, so they show again without recomputing. A run's validation images, which training measured
+anyway, are evaluated once on opening rather than greeting the user with "Not evaluated yet"."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import streamlit as st
+from PIL import Image
 
-from app_pages.shared import EXPECTED_ERRORS, active_dataset, pick_completed_run, show_image
+from app_pages.export_panel import export_panel
+from app_pages.shared import EXPECTED_ERRORS, active_dataset, pick_completed_run
 from simpsons_core.charts import confusion_figure, coverage_figure, reliability_figure
-from simpsons_core.inference.evaluate import SPLITS, Evaluation, evaluate, folder_split, read_evaluation
+from simpsons_core.data.images import ImageError, open_rgb
+from simpsons_core.inference.evaluate import (
+    SPLITS,
+    Evaluation,
+    evaluate,
+    folder_split,
+    most_confident_first,
+    read_evaluation,
+)
 from simpsons_core.runs.lookup import trained_on
 
 MISTAKES_SHOWN = 24
 GALLERY_COLUMNS = 6
+# Every mistake is shown in a square of this side, the picture shrunk to fit (never enlarged) and centred, so
+# the gallery is a regular grid whatever the images' shapes.
+THUMBNAIL_SIDE = 160
+LETTERBOX_COLOUR = (240, 242, 246)
+# The split evaluated on opening when it has no saved evaluation: training measured it already.
+AUTO_SPLIT = "validation"
 SPLIT_LABELS = {
     "validation": "the run's validation images",
     "test": "the dataset's test split",
@@ -109,17 +126,40 @@ def show(evaluation: Evaluation) -> None:
     if not evaluation.mistakes:
         st.success("No mistakes on these images.")
         return
-    columns = st.columns(GALLERY_COLUMNS)
-    for index, mistake in enumerate(evaluation.mistakes[:MISTAKES_SHOWN]):
-        caption = (
-            f"{mistake.true_label} → {mistake.predicted} ({mistake.probabilities[mistake.predicted]:.0%})"
-        )
-        with columns[index % GALLERY_COLUMNS]:
-            show_image(mistake.path, caption)
+    st.caption(
+        "Each reads: the true class with the probability the model gave it → the model's answer with its "
+        "probability; sorted by the answer's probability, highest first."
+    )
+    mistakes = most_confident_first(evaluation.mistakes)[:MISTAKES_SHOWN]
+    for start in range(0, len(mistakes), GALLERY_COLUMNS):
+        row = mistakes[start : start + GALLERY_COLUMNS]
+        for column, mistake in zip(st.columns(GALLERY_COLUMNS)[: len(row)], row, strict=True):
+            with column:
+                show_thumbnail(mistake.path, mistake.caption)
     if len(evaluation.mistakes) > MISTAKES_SHOWN:
         st.caption(
             f"... and {len(evaluation.mistakes) - MISTAKES_SHOWN} more (`python -m simpsons_core evaluate`)."
         )
+
+
+def show_thumbnail(path: str, caption: str) -> None:
+    """The picture letterboxed into a THUMBNAIL_SIDE square, or the caption with why it cannot be shown."""
+    try:
+        image = open_rgb(Path(path), draft_size=THUMBNAIL_SIDE)
+    except ImageError as error:
+        st.caption(f"{caption} ({error})")
+        return
+    st.image(letterboxed(image, THUMBNAIL_SIDE), caption=caption, width=THUMBNAIL_SIDE)
+
+
+def letterboxed(image: Image.Image, side: int) -> Image.Image:
+    """`image` shrunk to fit a `side` square (a small one kept as it is, not blurred by enlarging) and centred
+    on a neutral background."""
+    image = image.copy()
+    image.thumbnail((side, side))
+    square = Image.new("RGB", (side, side), LETTERBOX_COLOUR)
+    square.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
+    return square
 
 
 st.title("Evaluate")
@@ -139,9 +179,16 @@ try:
 except EXPECTED_ERRORS as error:
     st.error(f"Run {run.id} cannot be read any more: {error}")
     st.stop()
+attempted = st.session_state.setdefault("evaluate_opened", set())
 if st.button("Evaluate again" if saved else "Evaluate", type="primary", icon=":material/play_arrow:"):
     saved = run_evaluation(run.path, split, data_dir) or saved
+elif saved is None and split == AUTO_SPLIT and run.id not in attempted:
+    attempted.add(run.id)  # once per session: a failure is shown, not retried on every rerun
+    with st.spinner(f"Evaluating {run.id} on its validation images (first visit only)..."):
+        saved = run_evaluation(run.path, split, data_dir)
 if saved is not None:
     show(saved)
 else:
     st.info("Not evaluated on these images yet: press Evaluate.")
+st.divider()
+export_panel(run)

@@ -1,12 +1,18 @@
-"""Predict: a trained run classifies uploaded pictures and webcam photos, with a Grad-CAM overlay on request.
+"""Predict: a trained run classifies uploaded pictures and webcam photos, with a Grad-CAM heatmap of a chosen
+class beside each picture on request, and the answers downloadable as the CLI's CSV.
 
 Uploads and the webcam both give Streamlit `UploadedFile`s, which go through one path: `Predictor.predict`,
 the same decoding and scaling as training. The model loads once per model file (`st.cache_resource`). Below
 the run's "sure" threshold an answer is a warning, "Not sure: maybe X", not a bare label; a caption says what
-the threshold delivered on the run's validation images.
+the threshold delivered on the run's validation images. Results are cards in a grid, the webcam photo's first
+(it is the one just taken), each picture at its own size up to SHOWN_SIDE: never enlarged, so never blurred.
 """
 
 from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
 
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
@@ -16,11 +22,15 @@ from simpsons_core.charts import top_classes_figure
 from simpsons_core.data.folders import detect_layout
 from simpsons_core.data.images import open_rgb
 from simpsons_core.inference.explain import explain
-from simpsons_core.inference.predict import Prediction, Predictor, model_key
+from simpsons_core.inference.predict import Prediction, Predictor, model_key, write_csv
 from simpsons_core.runs.summary import verdict_sentence
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif"]
 SHOWN_SIDE = 320
+CARDS_PER_ROW = 3
+# With the heatmap beside each picture a card needs twice the width.
+EXPLAINED_CARDS_PER_ROW = 2
+WEBCAM_NAME = "webcam photo"
 
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the model...")
@@ -41,28 +51,73 @@ def warn_on_label_mismatch(labels: list[str]) -> None:
         )
 
 
+def pictures(uploads: list[UploadedFile], photo: UploadedFile | None) -> list[tuple[str, io.BytesIO]]:
+    """(widget key, named bytes) per picture, the webcam photo first. The webcam's file is renamed
+    WEBCAM_NAME, so its messages and its CSV row say where it came from."""
+    named = [(f"webcam_{photo.file_id}", WEBCAM_NAME, photo)] if photo else []
+    named += [(upload.file_id, upload.name, upload) for upload in uploads]
+    found = []
+    for key, name, upload in named:
+        data = io.BytesIO(upload.getvalue())
+        data.name = name
+        found.append((key, data))
+    return found
+
+
+def error_message(name: str, error: str) -> str:
+    """The error as shown: an image error names the file already; the others get its name in front."""
+    return error if error.startswith(name) else f"{name}: {error}"
+
+
 def show(
-    name: str, upload: UploadedFile, prediction: Prediction, predictor: Predictor, explained: bool
+    key: str, picture: io.BytesIO, prediction: Prediction, predictor: Predictor, explained: bool
 ) -> None:
+    """One result card: the answer, the picture (its Grad-CAM beside it when explained), the top classes."""
     with st.container(border=True):
+        name = prediction.source
         if not prediction.ok:
-            st.error(f"{name}: {prediction.error}")
+            st.error(error_message(name, prediction.error or ""))
             return
-        picture, chart = st.columns([1, 2])
-        with picture:
-            try:
-                image = explain(predictor, upload).overlay if explained else open_rgb(upload.getvalue())
-                image.thumbnail((SHOWN_SIDE, SHOWN_SIDE))
-                caption = name + (" (Grad-CAM: red = what decided)" if explained else "")
-                st.image(image, caption=caption, width="stretch")
-            except EXPECTED_ERRORS as error:
-                st.warning(f"Cannot show {name}: {error}")
-        with chart:
-            if prediction.sure is False:
-                st.warning(f"Not sure: maybe {prediction.label} ({prediction.confidence:.0%})")
+        if prediction.sure is False:
+            st.warning(f"Not sure: maybe {prediction.label} ({prediction.confidence:.0%})")
+        else:
+            st.markdown(f"**{prediction.label}** ({prediction.confidence:.1%})")
+        try:
+            image = open_rgb(picture.getvalue(), name=name)
+        except EXPECTED_ERRORS as error:
+            st.warning(f"Cannot show {name}: {error}")
+        else:
+            image.thumbnail((SHOWN_SIDE, SHOWN_SIDE))
+            if explained:
+                photo, heatmap = st.columns(2)
+                photo.image(image, caption=name)
+                with heatmap:
+                    show_explanation(key, picture, prediction, predictor)
             else:
-                st.markdown(f"**{prediction.label}** ({prediction.confidence:.1%})")
-            st.plotly_chart(top_classes_figure(prediction), key=f"top_{upload.file_id}")
+                st.image(image, caption=name)
+        st.plotly_chart(top_classes_figure(prediction), key=f"top_{key}")
+
+
+def show_explanation(key: str, picture: io.BytesIO, prediction: Prediction, predictor: Predictor) -> None:
+    """Grad-CAM of the class chosen in a select box (the answer by default), sized as the photo beside it."""
+    labels = predictor.labels
+    chosen = st.selectbox(
+        "Grad-CAM of", labels, index=labels.index(prediction.label), key=f"explain_class_{key}"
+    )
+    try:
+        explanation = explain(predictor, picture, chosen, max_side=SHOWN_SIDE)
+    except EXPECTED_ERRORS as error:
+        st.warning(f"Cannot explain {prediction.source}: {error}")
+        return
+    st.image(explanation.overlay, caption=f"Grad-CAM: red = what speaks for {chosen}")
+
+
+def predictions_csv(predictions: list[Prediction], labels: list[str]) -> bytes:
+    """The rows `predict --csv` writes, through its own writer (which writes files, hence the folder)."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "predictions.csv"
+        write_csv(predictions, labels, out)
+        return out.read_bytes()
 
 
 st.title("Predict")
@@ -80,7 +135,9 @@ warn_on_label_mismatch(predictor.labels)
 if calibration := run.calibration:
     st.caption(verdict_sentence(calibration))
 
-explained = st.toggle("Explain: overlay the Grad-CAM heatmap", key="predict_explain")
+explained = st.toggle(
+    "Explain: overlay the Grad-CAM heatmap on a copy beside each picture", key="predict_explain"
+)
 upload_tab, camera_tab = st.tabs(["Upload pictures", "Webcam"])
 with upload_tab:
     uploads = st.file_uploader(
@@ -92,9 +149,24 @@ with upload_tab:
 with camera_tab:
     photo = st.camera_input("Take a photo", key="predict_camera")
 
-named = [(upload.name, upload) for upload in uploads or []] + ([("Webcam photo", photo)] if photo else [])
+named = pictures(uploads or [], photo)
 if not named:
     st.info(f"Upload pictures or take a photo; this model knows {', '.join(predictor.labels)}.")
-predictions = predictor.predict(upload for _, upload in named)
-for (name, upload), prediction in zip(named, predictions, strict=True):
-    show(name, upload, prediction, predictor, explained)
+    st.stop()
+predictions = predictor.predict(picture for _, picture in named)
+st.download_button(
+    "Download predictions (CSV)",
+    predictions_csv(predictions, predictor.labels),
+    f"{run.id}-predictions.csv",
+    "text/csv",
+    key="predict_csv",
+    on_click="ignore",
+    icon=":material/download:",
+)
+per_row = EXPLAINED_CARDS_PER_ROW if explained else CARDS_PER_ROW
+results = list(zip(named, predictions, strict=True))
+for start in range(0, len(results), per_row):
+    row = results[start : start + per_row]
+    for column, ((key, picture), prediction) in zip(st.columns(per_row)[: len(row)], row, strict=True):
+        with column:
+            show(key, picture, prediction, predictor, explained)

@@ -138,8 +138,9 @@ def test_a_quick_run_trains_the_recipes_and_writes_the_report(
     assert "| held_out balanced accuracy | held_out confident errors |" in text
 
 
-def test_the_default_table_has_three_rows_and_the_other_rows_can_be_asked_for() -> None:
-    assert parse_args([]).rows == ["tutorial", "tutorial on leak-free split", "studio"]
+def test_the_default_table_has_every_recipe_and_the_other_rows_can_be_asked_for() -> None:
+    default = ["tutorial", "tutorial on leak-free split", "studio", "pretrained", "quick"]
+    assert parse_args([]).rows == default
     rows = parse_args(["--recipes", "studio,studio with tutorial augmentation"]).rows
     assert rows == ["studio", "studio with tutorial augmentation"]
     assert RECIPE_RUNS["studio with tutorial augmentation"] == ("studio", ("--augment", "tutorial"))

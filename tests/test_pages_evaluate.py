@@ -1,6 +1,8 @@
-"""The Evaluate page: no run yet points to Train; a run is evaluated on a split with its figures, trust
-figures, charts and mistakes; an evaluation saved before the trust figures shows "-" for them; a dataset with
-classes the model does not know, and a run deleted while shown, get specific messages."""
+"""The Evaluate page: no run yet points to Train; the validation images are evaluated on opening; a run is
+evaluated on a split with its figures, trust figures, charts and mistakes (captioned with both probabilities,
+in caption order, in a regular grid); an evaluation saved before the trust figures shows "-" for them; a
+dataset with classes the model does not know, and a run deleted while shown, get specific messages; the Export
+panel builds a format and offers its download."""
 
 from __future__ import annotations
 
@@ -9,11 +11,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from media_capture import ServedMedia, image_size
 from page_helpers import assert_clean, open_page, other_classes_dataset, with_name
 
-from simpsons_core.inference.evaluate import evaluate, read_evaluation
+from simpsons_core.inference.evaluate import evaluate, most_confident_first, read_evaluation
 
-pytest_plugins = ["page_fixtures", "run_fixtures"]
+pytest_plugins = ["page_fixtures", "run_fixtures", "media_capture"]
 
 
 def evaluate_button(at):
@@ -31,7 +34,22 @@ def test_without_a_run_the_page_says_how_to_get_one(on_dataset: Path) -> None:
     assert not at.button
 
 
-def test_evaluating_the_test_split_shows_accuracy_matrix_classes_and_mistakes(workspace_run: Path) -> None:
+def test_opening_evaluates_the_validation_images_once(workspace_run: Path) -> None:
+    at = open_page("evaluate")
+    assert at.radio(key="evaluate_split").value == "validation"
+    saved = read_evaluation(workspace_run, "validation")
+    assert saved is not None
+    assert {metric.label: metric.value for metric in at.metric}["accuracy"] == f"{saved.accuracy:.1%}"
+    assert not with_name(at.info, "Not evaluated")
+    (workspace_run / "evaluation-validation.json").unlink()
+    at.run()  # the same session: not evaluated again behind the user's back
+    assert_clean(at)
+    assert with_name(at.info, "Not evaluated on these images yet")
+
+
+def test_evaluating_the_test_split_shows_accuracy_matrix_classes_and_mistakes(
+    workspace_run: Path, served_media: ServedMedia
+) -> None:
     at = open_page("evaluate")
     at.radio(key="evaluate_split").set_value("test").run()
     assert with_name(at.info, "Not evaluated on these images yet")
@@ -53,10 +71,17 @@ def test_evaluating_the_test_split_shows_accuracy_matrix_classes_and_mistakes(wo
     assert list(per_class["class"]) == saved.labels and list(per_class["images"]) == [
         c.support for c in saved.classes
     ]
-    worst = saved.mistakes[0]
-    first_caption = at.image[0].captions[0]
-    assert first_caption.startswith(f"{worst.true_label} → {worst.predicted}")
-    assert len(at.image) == min(24, len(saved.mistakes))
+    shown = most_confident_first(saved.mistakes)[:24]
+    assert shown and [image.captions[0] for image in at.image] == [mistake.caption for mistake in shown]
+    worst = shown[0]
+    assert worst.caption == (
+        f"{worst.true_label} {worst.probabilities[worst.true_label]:.0%} → "
+        f"{worst.predicted} {worst.probabilities[worst.predicted]:.0%}"
+    )
+    confidences = [mistake.confidence for mistake in shown]
+    assert confidences == sorted(confidences, reverse=True)
+    [(width, height)] = {image_size(served_media, image.value[0]) for image in at.image}  # one size for all
+    assert width == height
 
     again = open_page("evaluate")  # saved: shown without recomputing
     again.radio(key="evaluate_split").set_value("test").run()
@@ -95,6 +120,22 @@ def test_classes_the_model_does_not_know_are_reported(
     evaluate_button(at).click().run()
     assert_clean(at)
     assert with_name(at.warning, "classes this model does not know: ned_flanders")
+
+
+def test_the_export_panel_builds_a_format_and_offers_it(workspace_run: Path) -> None:
+    at = open_page("evaluate")
+    assert with_name(at.caption, "Nothing exported yet")
+    assert at.button_group(key="export_formats").value == ["keras"]
+    at.button(key="export_build").click().run()
+    assert_clean(at)
+    [status] = at.status
+    assert status.label.startswith("keras: ") and "top-1 agreement 100%" in status.label
+    assert (workspace_run / "exports" / "model.keras").is_file()
+    labels = [button.label for button in at.download_button]
+    assert labels == ["Download keras", "Download all, with the manifest (.zip)"]
+
+    again = open_page("evaluate")  # built earlier: offered without building again
+    assert [button.label for button in again.download_button] == labels and not again.status
 
 
 def test_a_run_deleted_while_shown_is_handled(workspace_run: Path) -> None:

@@ -28,6 +28,8 @@ MAX_PIXELS = 80_000_000
 # What one file may cost to read: the scan hashes every file, in several processes at once. The largest camera
 # JPEG or PNG is a few tens of MB; a bigger "image" is a mistake (a video, a disk image).
 MAX_IMAGE_BYTES = 100_000_000
+# What a file whose bytes Pillow cannot decode is called, whatever Pillow's own words were.
+DAMAGED = "the file is damaged or incomplete"
 
 ImageSource = str | Path | bytes | BinaryIO | Image.Image
 
@@ -122,7 +124,7 @@ def open_rgb(source: ImageSource, draft_size: int | None = None, name: str | Non
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
             raise ImageError(f"{name} declares too many pixels (a decompression-bomb guard).") from error
         except OSError as error:
-            raise ImageError(f"{name} could not be read: {error}.") from error
+            raise ImageError(f"{name} could not be read: {_reason(error)}.") from error
     width, height = image.size
     if width * height > MAX_PIXELS:
         raise ImageError(
@@ -136,8 +138,19 @@ def open_rgb(source: ImageSource, draft_size: int | None = None, name: str | Non
         image.load()
         image = ImageOps.exif_transpose(image)
         return _to_rgb(image)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise ImageError(f"{name} is damaged and could not be decoded: {error}.") from error
+    except Image.DecompressionBombError as error:
+        raise ImageError(f"{name} declares too many pixels (a decompression-bomb guard).") from error
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ImageError(f"{name} could not be read: {_reason(error)}.") from error
+
+
+def _reason(error: Exception) -> str:
+    """Why a file could not be read, in plain words. The system's own reason ("Permission denied") is plain
+    already; Pillow's ("Truncated File Read", "broken data stream", "could not create decoder object") all
+    mean the bytes are not a whole image, which is what a user can act on."""
+    if isinstance(error, OSError) and error.errno is not None:
+        return error.strerror or str(error)
+    return DAMAGED
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

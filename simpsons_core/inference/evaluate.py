@@ -54,6 +54,28 @@ class Mistake:
     loss: float  # cross-entropy of the true class, -ln p(true): high means confidently wrong
     probabilities: dict[str, float]
 
+    @property
+    def confidence(self) -> float:
+        """The probability of the wrong answer: how sure the model was of it."""
+        return self.probabilities[self.predicted]
+
+    @property
+    def true_probability(self) -> float:
+        return self.probabilities[self.true_label]
+
+    @property
+    def caption(self) -> str:
+        """Both probabilities, so the order of `most_confident_first` can be read off the captions:
+        "bart_simpson 3% → homer_simpson 92%"."""
+        return f"{self.true_label} {self.true_probability:.0%} → {self.predicted} {self.confidence:.0%}"
+
+
+def most_confident_first(mistakes: Sequence[Mistake]) -> list[Mistake]:
+    """Mistakes by the probability of the wrong answer, highest first (ties: lowest true-class probability
+    first). Saved evaluations keep the loss order; a gallery captioned with the answer's probability needs
+    this one, or its order looks random (a 60% answer can cost more loss than a 90% one)."""
+    return sorted(mistakes, key=lambda m: (-m.confidence, m.true_probability))
+
 
 @dataclass
 class Evaluation:

@@ -118,7 +118,7 @@ def test_predict_an_upload_a_corrupt_file_and_a_webcam_photo(page: Page, dashboa
     screenshot(page, "6-predict")
 
     upload(page, "broken.png", b"\x89PNG\r\n\x1a\n this is not a picture", "image/png")
-    expect(alert(page, "broken.png: broken.png")).to_be_visible()
+    expect(alert(page, "broken.png is not an image")).to_be_visible()
 
     page.get_by_role("tab", name="Webcam").click()
     take = page.get_by_test_id("stCameraInputButton")
