@@ -1,8 +1,13 @@
-"""Train: a form over `TrainConfig`, a live view of the running run (progress and learning curves, refreshed
-once a second by a fragment reading the run folder), and the history of runs with their curves overlaid.
+"""Train: the settings of a `TrainConfig` with a time estimate, a live view of the running run (progress with
+each phase, and learning curves, refreshed once a second by a fragment reading the run folder), and the
+history of runs with their curves overlaid, renamed or moved to the trash.
 
 Training runs in its own process (`runs.start_run`), so closing or refreshing the tab never stops it: the page
-finds the running run again through `runs.list_runs`.
+finds the running run again through `runs.list_runs`. While one runs, the history refreshes too (its own
+fragment, polling only then), so its duration, epochs and comparison follow the run.
+
+The settings are plain widgets, not an `st.form`: the held-out share hides while validating on the test split
+and the time estimate follows every value, both of which need a rerun on each change.
 """
 
 from __future__ import annotations
@@ -10,37 +15,87 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages.shared import EXPECTED_ERRORS, active_dataset, dataset_layout, run_label
-from simpsons_core import settings
+from simpsons_core import paths, settings
 from simpsons_core.charts import learning_curves_figure, runs_overlay_figure
 from simpsons_core.config import DEFAULT_RECIPE, RECIPE_NOTES, RECIPES, TrainConfig, recipe
 from simpsons_core.runs.folder import RunInfo
 from simpsons_core.runs.launcher import cancel_run, start_run
 from simpsons_core.runs.lock import RunBusyError, lock_holder
 from simpsons_core.runs.lookup import list_runs, read_run
-from simpsons_core.runs.summary import calibration_line, history_rows, honest_accuracy, progress_text
+from simpsons_core.runs.manage import delete_run, rename_run
+from simpsons_core.runs.summary import (
+    calibration_line,
+    estimate_seconds,
+    history_rows,
+    honest_accuracy,
+    progress_text,
+)
 from simpsons_core.training.models import MODELS
 
 WATCHED = "watched_run"
+# Whether a run trains, as the live panel last saw it: the history polls only then. The page sets
+# `PAGE_RUN` before the live panel, so the panel can tell a full run from its own once-a-second reruns.
+RUN_TRAINING = "run_training"
+PAGE_RUN = "page_run"
+HISTORY_REFRESH_SECONDS = 2.0
+COMPARE = "compare_runs"
+COMPARE_KNOWN = "compare_known"  # the runs the comparison offered last time, to add new ones to the choice
+COMPARE_DEFAULT = 3
+MANAGE_RUN = "manage_run"
+MANAGE_NAME = "manage_name"
+MANAGE_MESSAGE = "manage_message"
 OVERLAY_METRICS = ("val_accuracy", "val_loss", "accuracy", "loss")
 VALIDATION_LABELS = {
     "split": "a held-out part of the training folder, near-duplicates kept together (leak-free)",
     "test": "the dataset's test split (may overlap training)",
 }
+AUGMENT_PAGE_BUTTON = "*Use these settings for training*"
+# Widths in pixels that fit the texts history_rows writes; state and duration come right after the run, so a
+# narrow window shows them without scrolling sideways.
+HISTORY_COLUMNS = {
+    "run": st.column_config.TextColumn("run", width=215),
+    "state": st.column_config.TextColumn("state", width=85),
+    "duration": st.column_config.TextColumn(
+        "duration", width=95, help="Start to finish (to now while running)."
+    ),
+    "started": st.column_config.TextColumn("started", width=125),
+    "model": st.column_config.TextColumn("model", width=95),
+    "epochs": st.column_config.TextColumn("epochs", width=65, help="Finished of planned."),
+    "validation": st.column_config.TextColumn("validation", width=110),
+    "best val accuracy": st.column_config.TextColumn("best val", width=75, help="Best validation accuracy."),
+    "test accuracy": st.column_config.TextColumn(
+        "test split",
+        width=240,
+        help="The best model's accuracy on the dataset's test split, with how many of its images are "
+        "near-duplicates of training images: those measure memory, not recognition, so with many of them the "
+        "figure flatters the model.",
+    ),
+}
 
 
-def config_form(layout_has_test: bool, data_dir: str) -> TrainConfig | None:
-    """The form; returns the config when Start was pressed and the values make a valid config."""
+def recipe_choice() -> TrainConfig:
+    """The recipe picker: short names on the buttons, the chosen one's note below (whole, never clipped)."""
     name = st.segmented_control(
         "Recipe",
         list(RECIPES),
         default=DEFAULT_RECIPE,
-        format_func=lambda name: f"{name} ({RECIPE_NOTES[name]})",
+        required=True,
         key="train_recipe",
+        help="\n".join(f"- **{name}**: {note}" for name, note in RECIPE_NOTES.items()),
     )
-    base = recipe(name or DEFAULT_RECIPE)
+    st.caption(f"**{name}**: {RECIPE_NOTES[name]}.")
+    return recipe(name)
+
+
+def config_form(
+    layout_has_test: bool, data_dir: str, folder_images: int, history: list[RunInfo]
+) -> TrainConfig | None:
+    """The settings, Start, and under Start the time an earlier run of the same model and image size says
+    this one takes; returns the config when Start was pressed and the values make a valid config."""
+    base = recipe_choice()
     stored = settings.training_augment()
     key = f"train_{base.recipe}_"
-    with st.form("train_form", border=True):
+    with st.container(border=True, key="train_form"):
         model = st.selectbox("Model", list(MODELS), index=list(MODELS).index(base.model), key=key + "model")
         left, right = st.columns(2)
         epochs = left.number_input("Epochs", 1, 500, base.epochs, key=key + "epochs")
@@ -59,40 +114,52 @@ def config_form(layout_has_test: bool, data_dir: str) -> TrainConfig | None:
             format_func=VALIDATION_LABELS.get,
             key=key + "validation",
         )
-        fraction = left.slider(
-            "Held-out share", 0.05, 0.5, base.validation_fraction, 0.05, key=key + "fraction"
-        )
+        left, right = st.columns(2)
+        fraction = base.validation_fraction
+        if validation == "split":  # the test split is used whole
+            fraction = left.slider("Held-out share", 0.05, 0.5, fraction, 0.05, key=key + "fraction")
         seed = right.number_input("Seed", 0, 2**31 - 1, base.seed, key=key + "seed")
         patience = left.number_input(
             "Early stopping patience (0: never)", 0, 100, base.early_stopping_patience, key=key + "patience"
         )
-        use_stored = right.toggle(
+        use_stored = st.toggle(
             "Augmentation from the Augmentation page",
             value=stored is not None and base.recipe != "tutorial",  # the tutorial recipe stays exact
             disabled=stored is None,
             key=key + "augment",
             help="Off: the recipe's own augmentation (the tutorial recipe starts off, to stay exact).",
         )
-        submitted = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:")
+        if stored is None:
+            st.caption(
+                f"Off: no augmentation chosen yet. Press {AUGMENT_PAGE_BUTTON} on the Augmentation page to "
+                "train with your own."
+            )
+        config: TrainConfig | None = None
+        problem: str | None = None
+        try:
+            config = base.replace(
+                data_dir=data_dir,
+                model=model,
+                epochs=int(epochs),
+                batch_size=int(batch_size),
+                image_size=int(image_size),
+                learning_rate=float(learning_rate),
+                validation=validation,
+                validation_fraction=float(fraction),
+                seed=int(seed),
+                early_stopping_patience=int(patience),
+                augment=stored if use_stored and stored is not None else base.augment,
+            )
+        except ValueError as error:
+            problem = str(error)
+        submitted = st.button("Start training", type="primary", icon=":material/play_arrow:")
+        if config and (estimate := estimate_seconds(config, folder_images, history)):
+            st.caption(f"Should take {estimate.line()}.")
     if not submitted:
         return None
-    try:
-        return base.replace(
-            data_dir=data_dir,
-            model=model,
-            epochs=int(epochs),
-            batch_size=int(batch_size),
-            image_size=int(image_size),
-            learning_rate=float(learning_rate),
-            validation=validation,
-            validation_fraction=float(fraction),
-            seed=int(seed),
-            early_stopping_patience=int(patience),
-            augment=stored if use_stored and stored is not None else base.augment,
-        )
-    except ValueError as error:
-        st.error(f"These settings cannot be used: {error}")
-        return None
+    if problem:
+        st.error(f"These settings cannot be used: {problem}")
+    return config
 
 
 def start(config: TrainConfig) -> None:
@@ -125,6 +192,14 @@ def request_cancel(run_id: str) -> None:
 
 def live_panel() -> None:
     info = watched_run()
+    # A run that started or ended since the last look changes what the history shows and whether it polls:
+    # the whole page reruns (unless this is the page's own run, which is about to draw the history anyway).
+    training = info is not None and info.state == "running"
+    page_run = st.session_state.pop(PAGE_RUN, False)
+    if training != st.session_state.get(RUN_TRAINING, False):
+        st.session_state[RUN_TRAINING] = training
+        if not page_run:
+            st.rerun()
     if info is None:
         st.info("No run is training. Set the options and press Start training.")
         return
@@ -153,19 +228,114 @@ def live_panel() -> None:
     else:
         st.error(f"{info.state.capitalize()}: {info.error or '; '.join(info.problems) or 'no details'}")
     st.plotly_chart(learning_curves_figure(info), key="live_curves")
-    if info.state != "running" and st.session_state.pop("was_running", False):
-        st.rerun()  # the whole page, so the history gains the finished run
-    st.session_state.was_running = info.state == "running"
+
+
+def history_panel() -> None:
+    """Every run as a table row, and the chosen runs' curves overlaid. Re-reads the runs on each call, so
+    polled while a run trains it keeps that run's row and its place in the comparison current."""
+    history = list_runs()
+    if not history:
+        st.write("No runs yet.")
+        return
+    st.dataframe(history_rows(history), hide_index=True, width="stretch", column_config=HISTORY_COLUMNS)
+    finished = {info.id: info for info in reversed(history) if info.epochs}  # newest first
+    if not finished:
+        st.caption("Runs can be compared here once they have finished an epoch.")
+        return
+    choose_compared(list(finished))
+    chosen = st.multiselect("Compare runs", list(finished), key=COMPARE)
+    metric = st.segmented_control("Curve", OVERLAY_METRICS, default="val_accuracy", key="compare_metric")
+    if chosen:
+        st.plotly_chart(
+            runs_overlay_figure([finished[i] for i in chosen], metric or "val_accuracy"), key="overlay"
+        )
+
+
+def choose_compared(options: list[str]) -> None:
+    """Set the comparison's choice before its widget is drawn (one key, so the choice survives every poll):
+    the user's picks that still exist, plus runs that newly finished an epoch; at first the newest few."""
+    known = st.session_state.get(COMPARE_KNOWN)
+    if known is None:
+        chosen = options[:COMPARE_DEFAULT]
+    else:
+        kept = [run_id for run_id in st.session_state.get(COMPARE, []) if run_id in options]
+        chosen = [run_id for run_id in options if run_id not in known] + kept
+    st.session_state[COMPARE] = chosen
+    st.session_state[COMPARE_KNOWN] = options
+
+
+def rename(run_id: str) -> None:
+    name = st.session_state.get(MANAGE_NAME, "")
+    try:
+        new_id = rename_run(run_id, name)
+    except EXPECTED_ERRORS as error:
+        st.session_state[MANAGE_MESSAGE] = ("error", f"Not renamed: {error}")
+        return
+    if st.session_state.get(WATCHED) == run_id:
+        st.session_state[WATCHED] = new_id
+    st.session_state[MANAGE_RUN] = new_id
+    st.session_state[MANAGE_NAME] = ""
+    st.session_state[MANAGE_MESSAGE] = ("success", f"Renamed {run_id} to {new_id}.")
+
+
+def delete(run_id: str) -> None:
+    try:
+        where = delete_run(run_id)
+    except EXPECTED_ERRORS as error:
+        st.session_state[MANAGE_MESSAGE] = ("error", f"Not deleted: {error}")
+        return
+    if st.session_state.get(WATCHED) == run_id:
+        del st.session_state[WATCHED]
+    st.session_state.pop(MANAGE_RUN, None)
+    st.session_state[MANAGE_MESSAGE] = ("success", f"Moved {run_id} to the trash: {where}")
+
+
+def manage_runs(history: list[RunInfo]) -> None:
+    """Rename a run, or move it to the workspace's trash after a confirmation. A training run is left out:
+    its process writes into the folder by path."""
+    if message := st.session_state.pop(MANAGE_MESSAGE, None):
+        kind, text = message
+        (st.success if kind == "success" else st.error)(text)
+    idle = [info.id for info in reversed(history) if info.state != "running"]
+    if not idle:
+        return
+    with st.expander("Rename or delete a run"):
+        if st.session_state.get(MANAGE_RUN) not in idle:
+            st.session_state.pop(MANAGE_RUN, None)
+        run_id = st.selectbox("Run", idle, key=MANAGE_RUN)
+        name_column, button_column = st.columns([3, 1], vertical_alignment="bottom")
+        name_column.text_input(
+            "New name",
+            key=MANAGE_NAME,
+            placeholder="e.g. lite0 at 128 px",
+            help="The start time stays in front.",
+        )
+        button_column.button("Rename", on_click=rename, args=(run_id,), icon=":material/edit:")
+        trash = paths.trash_dir() / "runs"
+        confirmed = st.checkbox(
+            f"Move {run_id} to the trash folder",
+            key=f"manage_confirm_{run_id}",
+            help=f"The trash folder: {trash}",
+        )
+        st.button(
+            "Delete run", on_click=delete, args=(run_id,), disabled=not confirmed, icon=":material/delete:"
+        )
+        st.caption(
+            f"Delete moves the run folder to the trash folder ({trash}); move it back to restore the run."
+        )
 
 
 st.title("Train")
 active = active_dataset()
 st.caption(f"Dataset: {active.describe()}")
 layout = dataset_layout()
+runs = list_runs()
 
 form_column, live_column = st.columns([2, 3], gap="large")
 with form_column:
-    config = config_form(bool(layout and layout.test), str(active.path))
+    config = config_form(
+        bool(layout and layout.test), str(active.path), len(layout.train) if layout else 0, runs
+    )
     if config is not None:
         if layout is None or len(layout.classes) < 2:
             st.error("Training needs a dataset with at least two classes; choose one on the Home page.")
@@ -174,21 +344,10 @@ with form_column:
 
 with live_column:
     # Always polling, so the fragment keeps one identity (a second tab's run shows up here too).
+    st.session_state[PAGE_RUN] = True
     st.fragment(live_panel, run_every=1.0)()
 
 st.subheader("Run history")
-history = list_runs()
-if not history:
-    st.write("No runs yet.")
-else:
-    st.dataframe(history_rows(history), hide_index=True, width="stretch")
-    finished = [info for info in reversed(history) if info.epochs]
-    by_id = {info.id: info for info in finished}
-    # Keyed by the newest finished run, so a run that just finished joins the default selection.
-    newest = next(iter(by_id), "none")
-    chosen = st.multiselect("Compare runs", list(by_id), default=list(by_id)[:3], key=f"compare_{newest}")
-    metric = st.segmented_control("Curve", OVERLAY_METRICS, default="val_accuracy", key="compare_metric")
-    if chosen:
-        st.plotly_chart(
-            runs_overlay_figure([by_id[i] for i in chosen], metric or "val_accuracy"), key="overlay"
-        )
+polling = st.session_state.get(RUN_TRAINING, False)
+st.fragment(history_panel, run_every=HISTORY_REFRESH_SECONDS if polling else None)()
+manage_runs(runs)

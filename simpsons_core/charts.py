@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from itertools import groupby
 
 import numpy as np
 import plotly.graph_objects as go
@@ -18,6 +19,7 @@ from simpsons_core.runs.folder import RunInfo
 SPLIT_COLOURS = {"train": "#F5A300", "test": "#1F77B4", "validation": "#2CA02C"}
 CURVE_COLOURS = {"training": "#F5A300", "validation": "#1F77B4"}
 METRICS = ("loss", "accuracy")
+WITHIN_EPOCH = "training, within the epoch (running average, restarts each epoch)"
 _MARGINS = {"l": 10, "r": 10, "t": 40, "b": 10}
 
 
@@ -163,20 +165,32 @@ def coverage_figure(points: Sequence[CoveragePoint]) -> go.Figure:
     return figure
 
 
-def training_curve(info: RunInfo, metric: str) -> tuple[list[float], list[float]]:
-    """(x in epochs, values) of a training metric: progress lines within epochs, then each epoch's end.
+def running_average_curve(info: RunInfo, metric: str) -> tuple[list[float | None], list[float | None]]:
+    """(x in epochs, values) of a training metric as Keras reports it within each epoch: a running average
+    since the epoch began, which restarts at every epoch. One segment per epoch, from its progress lines to
+    its end value, with a gap (None) between segments so the restart is not drawn as a drop or a jump.
 
     Epoch e's progress line at step s of S sits at x = e - 1 + s/S, its end at x = e, so the curve moves
     during the first epoch already.
     """
     points = [
-        (line["epoch"] - 1 + line["step"] / line["steps"], line[metric])
+        (line["epoch"], line["epoch"] - 1 + line["step"] / line["steps"], line[metric])
         for line in info.progress
         if line.get(metric) is not None and line.get("steps")
     ]
-    points += [(line["epoch"], line[metric]) for line in info.epochs if line.get(metric) is not None]
-    points.sort()
-    return [x for x, _ in points], [y for _, y in points]
+    points += [
+        (line["epoch"], line["epoch"], line[metric]) for line in info.epochs if line.get(metric) is not None
+    ]
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    for _, segment in groupby(sorted(points), key=lambda point: point[0]):
+        if xs:
+            xs.append(None)
+            ys.append(None)
+        for _, x, y in segment:
+            xs.append(x)
+            ys.append(y)
+    return xs, ys
 
 
 def epoch_curve(info: RunInfo, key: str) -> tuple[list[float], list[float]]:
@@ -185,14 +199,47 @@ def epoch_curve(info: RunInfo, key: str) -> tuple[list[float], list[float]]:
     return [x for x, _ in points], [y for _, y in points]
 
 
+def epoch_axis(last_epoch: int) -> dict[str, object]:
+    """An x axis of whole epochs: integer ticks only (no "epoch 1.5"), at most about 7 of them."""
+    return {"title": "epoch", "tick0": 0, "dtick": max(1, math.ceil(last_epoch / 7)), "tickformat": "d"}
+
+
 def learning_curves_figure(info: RunInfo) -> go.Figure:
-    """Loss and accuracy side by side, training against validation, for one run (finished or still going)."""
+    """Loss and accuracy side by side, training against validation, for one run (finished or still going).
+
+    Each epoch's training figure is the main line, with markers, beside its validation figure. What Keras
+    reports within an epoch is a running average that restarts at every epoch, so it saw-tooths at each start
+    although the model is not getting worse: it is drawn as a light dotted line in segments, and said so in
+    its legend and hover.
+    """
     figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"), horizontal_spacing=0.08)
     for column, metric in enumerate(METRICS, start=1):
-        for name, (xs, ys), dash in (
-            ("training", training_curve(info, metric), "solid"),
-            ("validation", epoch_curve(info, f"val_{metric}"), "dot"),
-        ):
+        value = "%{y:.1%}" if metric == "accuracy" else "%{y:.3f}"
+        traces = (
+            (
+                WITHIN_EPOCH,
+                running_average_curve(info, metric),
+                {
+                    "mode": "lines",
+                    "opacity": 0.5,
+                    "line": {"color": CURVE_COLOURS["training"], "dash": "dot"},
+                },
+                f"epoch %{{x:.2f}}: {value}, averaged since this epoch began<extra>{WITHIN_EPOCH}</extra>",
+            ),
+            (
+                "training",
+                epoch_curve(info, metric),
+                {"mode": "lines+markers", "line": {"color": CURVE_COLOURS["training"]}},
+                f"end of epoch %{{x}}: {value} on the training images<extra>training</extra>",
+            ),
+            (
+                "validation",
+                epoch_curve(info, f"val_{metric}"),
+                {"mode": "lines+markers", "line": {"color": CURVE_COLOURS["validation"]}},
+                f"end of epoch %{{x}}: {value} on the validation images<extra>validation</extra>",
+            ),
+        )
+        for name, (xs, ys), style, hover in traces:
             figure.add_trace(
                 go.Scatter(
                     x=xs,
@@ -200,16 +247,16 @@ def learning_curves_figure(info: RunInfo) -> go.Figure:
                     name=name,
                     legendgroup=name,
                     showlegend=column == 1,
-                    mode="lines+markers" if name == "validation" else "lines",
-                    line={"color": CURVE_COLOURS[name], "dash": dash},
                     marker={"size": 9},
+                    hovertemplate=hover,
+                    **style,
                 ),
                 row=1,
                 col=column,
             )
     config = info.train_config()
     epochs = config.epochs if config else max([line["epoch"] for line in info.epochs], default=1)
-    figure.update_xaxes(title_text="epoch", range=[0, epochs], dtick=max(1, math.ceil(epochs / 7)))
+    figure.update_xaxes(range=[0, epochs], **epoch_axis(epochs))
     figure.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
     figure.update_layout(height=340, margin=_MARGINS, legend={"orientation": "h", "y": -0.2})
     return figure
@@ -221,9 +268,10 @@ def runs_overlay_figure(infos: Sequence[RunInfo], metric: str = "val_accuracy") 
     for info in infos:
         xs, ys = epoch_curve(info, metric)
         figure.add_trace(go.Scatter(x=xs, y=ys, name=info.id, mode="lines+markers"))
+    last_epoch = max((x for trace in figure.data for x in trace.x), default=1)
     figure.update_layout(
         title=f"{metric.replace('_', ' ')} per epoch",
-        xaxis_title="epoch",
+        xaxis=epoch_axis(last_epoch),
         yaxis={"title": metric.replace("_", " "), "tickformat": ".0%" if "accuracy" in metric else None},
         height=360,
         margin=_MARGINS,

@@ -13,9 +13,9 @@ from simpsons_core.charts import (
     coverage_figure,
     learning_curves_figure,
     reliability_figure,
+    running_average_curve,
     runs_overlay_figure,
     top_classes_figure,
-    training_curve,
 )
 from simpsons_core.inference.calibration import CoveragePoint, ReliabilityBin
 from simpsons_core.inference.evaluate import Evaluation
@@ -36,7 +36,7 @@ def run_info(run_id: str = "r1", epochs: int = 2) -> RunInfo:
         ],
         progress=[
             {"type": "progress", "epoch": 1, "step": 5, "steps": 10, "loss": 1.4, "accuracy": 0.3},
-            {"type": "progress", "epoch": 2, "step": 2, "steps": 10, "loss": 1.0, "accuracy": 0.55},
+            {"type": "progress", "epoch": 2, "step": 2, "steps": 10, "loss": 1.3, "accuracy": 0.35},
         ],
     )
 
@@ -73,27 +73,46 @@ def test_confusion_matrix_counts_or_row_shares(normalise: bool) -> None:
     assert list(heatmap.x) == LABELS and list(heatmap.y) == LABELS
 
 
-def test_training_curve_places_progress_lines_within_their_epoch() -> None:
-    xs, ys = training_curve(run_info(), "loss")
-    assert xs == [0.5, 1.0, 1.2] and ys == [1.4, 1.2, 1.0]
+def test_the_running_average_is_drawn_per_epoch_with_a_gap_where_keras_restarts_it() -> None:
+    xs, ys = running_average_curve(run_info(), "loss")
+    # Epoch 1 from its progress line to its end, a gap, then epoch 2's running average: its restart at 1.3
+    # (above epoch 1's 1.2) is not joined to epoch 1 as a rise.
+    assert xs == [0.5, 1.0, None, 1.2] and ys == [1.4, 1.2, None, 1.3]
 
 
-def test_learning_curves_show_loss_and_accuracy_for_training_and_validation() -> None:
+def test_learning_curves_show_epoch_figures_as_main_lines_and_the_running_average_as_a_light_dotted_one() -> (
+    None
+):
     figure = learning_curves_figure(run_info())
-    assert [(trace.name, trace.xaxis) for trace in figure.data] == [
+    names = [(trace.name, trace.xaxis) for trace in figure.data]
+    within = names[0][0]
+    assert names == [
+        (within, "x"),
         ("training", "x"),
         ("validation", "x"),
+        (within, "x2"),
         ("training", "x2"),
         ("validation", "x2"),
     ]
-    assert list(figure.data[3].x) == [1] and list(figure.data[3].y) == [0.5]
-    assert tuple(figure.layout.xaxis.range) == (0, 2)
+    assert "restarts each epoch" in within
+    running_average, training, validation = figure.data[3:]
+    assert running_average.line.dash == "dot" and running_average.opacity < 1
+    assert "averaged since this epoch began" in running_average.hovertemplate
+    assert training.mode == "lines+markers" and training.line.dash is None
+    assert (list(training.x), list(training.y)) == ([1], [0.4])
+    assert list(validation.x) == [1] and list(validation.y) == [0.5]
+    assert tuple(figure.layout.xaxis.range) == (0, 2) and figure.layout.xaxis.dtick == 1
 
 
-def test_overlay_has_one_line_per_run() -> None:
+def test_overlay_has_one_line_per_run_on_whole_epoch_ticks() -> None:
     figure = runs_overlay_figure([run_info("a"), run_info("b")], "val_accuracy")
     assert [trace.name for trace in figure.data] == ["a", "b"]
     assert list(figure.data[0].y) == [0.5]
+    axis = figure.layout.xaxis
+    assert axis.dtick == 1 and axis.tickformat == "d" and axis.title.text == "epoch"
+    long = run_info("long")
+    long.epochs = [{"type": "epoch", "epoch": n, "val_accuracy": 0.5} for n in range(1, 31)]
+    assert runs_overlay_figure([long]).layout.xaxis.dtick == 5  # whole epochs, about 7 ticks
 
 
 def test_reliability_diagram_has_a_bar_per_bin_with_its_count_and_the_diagonal() -> None:

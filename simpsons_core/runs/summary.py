@@ -1,5 +1,6 @@
-"""Runs in words and table rows: the honest-accuracy line, the calibration line, progress with an ETA,
-duration, a run in one line, and the history table. The CLI, the run history and the page headers all say a
+"""Runs in words and table rows: the honest-accuracy line, the calibration line, progress with an ETA (and
+each phase around training as it happens), duration, a run in one line, the history table, and how long a new
+run should take, measured on earlier ones. The CLI, the run history and the page headers all say a
 run's accuracy through `honest_accuracy`, and its calibration through `calibration_line`, so they never
 disagree.
 
@@ -9,16 +10,36 @@ training split, the figure carries "may overlap training: N of M near-duplicates
 
 from __future__ import annotations
 
+import re
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from simpsons_core.runs.folder import Calibration, RunInfo
+
+if TYPE_CHECKING:
+    from simpsons_core.config import TrainConfig
 
 UNKNOWN_OVERLAP = "may overlap training"
 NO_VERDICT = "Answers carry no sure / not sure verdict"
 VALIDATION_NAMES = {"split": "leak-free split", "test": "test split"}
+# status.json `phase` values in words. The data phases ("finding images", "loading training images", ...) and
+# "features" report (done, total) as they go; the phases named in `PHASES_WITHOUT_COUNTS` do not, and may
+# find the previous phase's counts still in status.json, so those are never shown with them.
+PHASE_WORDS = {
+    "starting": "Starting",
+    "building the model": "Building the model",
+    "features": "Computing the frozen network's features",
+    "saving": "Saving the model",
+    "calibrating": "Calibrating the confidences on the validation images",
+    "scoring the test split": "Scoring the test split",
+}
+AFTER_TRAINING = frozenset({"saving", "calibrating", "scoring the test split"})
+PHASES_WITHOUT_COUNTS = AFTER_TRAINING | {"starting", "building the model"}
+FIRST_STEP = "Training starts (the first batch compiles the model)..."
+_OVERLAP_COUNT = re.compile(r"(\d+) of (\d+) near-duplicates")
 
 
 @dataclass(frozen=True)
@@ -49,12 +70,6 @@ class HonestAccuracy:
         if self.test is not None:
             text += f"; test split {self.test:.3f} ({self.overlap})"
         return text
-
-    def test_cell(self) -> str:
-        """The test figure as a table cell: "97.5% (may overlap training: ...)", or "-"."""
-        if self.test is None:
-            return "-"
-        return f"{self.test:.1%} ({self.overlap})"
 
 
 def honest_accuracy(info: RunInfo) -> HonestAccuracy:
@@ -153,7 +168,10 @@ def run_label(info: RunInfo) -> str:
 
 
 def progress_text(info: RunInfo) -> tuple[float, str]:
-    """(share done in [0, 1], one line saying where the run is): epoch, step and ETA while training."""
+    """(share done in [0, 1], one line saying where the run is): the phase before and after training, and
+    epoch, step and ETA while training. Before the first step and after the last the step counts say nothing
+    (the first batch compiles for seconds; validation, saving, calibration and test scoring follow the last),
+    so those moments are named instead."""
     status = info.status
     epochs = info.epochs_planned or 0
     best = info.best_val_accuracy
@@ -164,39 +182,126 @@ def progress_text(info: RunInfo) -> tuple[float, str]:
         return min(1.0, share), f"{len(info.epochs)} of {epochs} epochs in {took}; {best_text}."
     phase = status.get("phase") or "starting"
     if phase != "training":
+        words = PHASE_WORDS.get(phase, phase.capitalize())
         done, total = status.get("phase_done") or 0, status.get("phase_total") or 0
-        counted = f" {done}/{total}" if total else ""
-        return (done / total if total else 0.0), f"{phase.capitalize()}{counted}..."
+        if phase in PHASES_WITHOUT_COUNTS or not total:
+            return (1.0 if phase in AFTER_TRAINING else 0.0), f"{words}..."
+        return done / total, f"{words} {done}/{total}..."
     step, total = status.get("step") or 0, status.get("total_steps") or 0
+    if not step:
+        return 0.0, FIRST_STEP
+    share = min(1.0, step / total) if total else 0.0
     per_epoch = status.get("steps_per_epoch") or 0
-    in_epoch = step - (status.get("epoch", 1) - 1) * per_epoch if per_epoch else step
+    finished = len(info.epochs)
+    if per_epoch and step >= (finished + 1) * per_epoch:  # every batch of an epoch done, its line not yet
+        return share, f"Epoch {finished + 1}/{epochs}: measuring validation accuracy..."
+    if total and step >= total:
+        return share, f"{PHASE_WORDS['saving']}..."
+    epoch = step // per_epoch + 1 if per_epoch else status.get("epoch") or 1
+    in_epoch = step - (epoch - 1) * per_epoch
     eta = status.get("eta_seconds")
-    text = f"Epoch {status.get('epoch', 1)}/{epochs}, step {in_epoch}/{per_epoch or '?'}"
+    text = f"Epoch {epoch}/{epochs}, step {in_epoch}/{per_epoch or '?'}"
     text += f", about {format_seconds(eta)} left" if eta is not None else ""
-    return (min(1.0, step / total) if total else 0.0), text
+    return share, text
 
 
 def history_rows(infos: Sequence[RunInfo]) -> list[dict[str, Any]]:
-    """One row per run, newest first: started, model, epochs, validation source, best validation accuracy,
-    test-split accuracy with its overlap note, duration and state. `infos` are the runs as `list_runs()` gives
-    them (oldest first)."""
+    """One row per run, newest first: the run, its state and duration first (what a glance at a narrow table
+    needs), then started, model, epochs, validation source, best validation accuracy and test-split accuracy
+    with its overlap in short. `infos` are the runs as `list_runs()` gives them (oldest first)."""
     rows = []
     for info in reversed(infos):
         figures = honest_accuracy(info)
         rows.append(
             {
                 "run": info.id,
+                "state": info.state,
+                "duration": format_seconds(duration_seconds(info)),
                 "started": started_text(info) if info.started_at else "",
                 "model": info.model_name,
                 "epochs": f"{len(info.epochs)}/{info.epochs_planned or '?'}",
                 "validation": VALIDATION_NAMES.get(info.validation or "", "?"),
                 "best val accuracy": _percent(figures.validation),
-                "test accuracy": figures.test_cell(),
-                "duration": format_seconds(duration_seconds(info)),
-                "state": info.state,
+                "test accuracy": cell_for_test_split(figures),
             }
         )
     return rows
+
+
+def cell_for_test_split(figures: HonestAccuracy) -> str:
+    """The test figure for a table cell, never bare but short: "97.5% (63 of 200 near-duplicates)", or the
+    whole overlap note when it carries no count; "-" when not measured."""
+    if figures.test is None:
+        return "-"
+    counted = _OVERLAP_COUNT.search(figures.overlap)
+    return f"{figures.test:.1%} ({counted.group(0) if counted else figures.overlap})"
+
+
+@dataclass(frozen=True)
+class TimeEstimate:
+    """How long a run should take, from the measured speed of comparable earlier runs.
+
+    Attributes:
+        seconds: the whole run, start to finish.
+        runs: how many earlier runs it was measured on.
+        model: their model.
+        image_size: their image size.
+    """
+
+    seconds: float
+    runs: int
+    model: str
+    image_size: int
+
+    def line(self) -> str:
+        """e.g. "about 5 min, from 2 earlier runs of lite0 at 96 px"."""
+        plural = "s" if self.runs != 1 else ""
+        return (
+            f"about {rough_duration(self.seconds)}, from {self.runs} earlier run{plural} of {self.model} at "
+            f"{self.image_size} px"
+        )
+
+
+def estimate_seconds(
+    config: TrainConfig, folder_images: int, infos: Sequence[RunInfo]
+) -> TimeEstimate | None:
+    """How long `config` should take on a dataset with `folder_images` training-folder images, from the
+    completed runs among `infos` with the same model and image size; None without one.
+
+    Each comparable run gives its seconds per training image per epoch (metrics.jsonl `seconds` over
+    config.json's `dataset.train_images`) and per training image for everything outside the epochs (loading,
+    building, calibration, scoring: they grow with the images too); the median of each is used, so one run
+    measured on a busy machine does not decide.
+    """
+    per_epoch, outside = [], []
+    for info in infos:
+        comparable = (info.model_name, info.config.get("image_size")) == (config.model, config.image_size)
+        if info.state != "completed" or not comparable:
+            continue
+        images = (info.config.get("dataset") or {}).get("train_images")
+        seconds = [line["seconds"] for line in info.epochs if isinstance(line.get("seconds"), (int, float))]
+        if not isinstance(images, int) or images <= 0 or not seconds:
+            continue
+        per_epoch.append(sum(seconds) / len(seconds) / images)
+        took = duration_seconds(info)
+        outside.append(max(0.0, took - sum(seconds)) / images if took is not None else 0.0)
+    if not per_epoch:
+        return None
+    kept = 1 - config.validation_fraction if config.validation == "split" else 1.0
+    training_images = folder_images * kept
+    seconds = training_images * (statistics.median(per_epoch) * config.epochs + statistics.median(outside))
+    return TimeEstimate(seconds, len(per_epoch), config.model, config.image_size)
+
+
+def rough_duration(seconds: float) -> str:
+    """A duration as precise as an estimate deserves: "40 s", "5 min", "1 h 25 min"."""
+    if seconds < 55:
+        return f"{max(10, round(seconds, -1)):.0f} s"
+    minutes = max(1, round(seconds / 60))
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(5 * round(minutes / 5), 60)
+    return f"{hours} h {minutes:02d} min" if minutes else f"{hours} h"
 
 
 def _percent(value: float | None) -> str:

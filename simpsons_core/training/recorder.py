@@ -79,10 +79,11 @@ class RunRecorder(keras.callbacks.Callback):
         if self.stop:
             raise RunCancelled
         now = time.perf_counter()
-        if now - self._last_write < self.interval:
+        step = batch + 1
+        # An epoch's last batch is always written, so the page can say validation is running.
+        if now - self._last_write < self.interval and step < self.steps_per_epoch:
             return
         self._last_write = now
-        step = batch + 1
         self._emit(
             {
                 "type": "progress",

@@ -69,7 +69,7 @@ def test_training_shows_live_curves_reattaches_after_refresh_and_completes(
 ) -> None:
     open_page(page, dashboard, "train", "Train")
     expect(alert(page, "No run is training")).to_be_visible(timeout=SLOW_MS)
-    form = page.get_by_test_id("stForm")
+    form = page.locator(".st-key-train_form")
     for label, value in (("Epochs", "1"), ("Image size (pixels)", "32"), ("Batch size", "16")):
         field = form.get_by_label(label, exact=True)
         field.fill(value)
