@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from pathlib import Path
 
 import streamlit as st
 
-from app_pages.shared import active_dataset, dataset_layout, reported, show_image
+from app_pages.shared import active_dataset, dataset_layout, reported
 from simpsons_core.charts import class_counts_figure
-from simpsons_core.data.scan import DuplicatePair, ScanReport, scan_dataset
+from simpsons_core.data.images import ImageError, open_rgb
+from simpsons_core.data.scan import (
+    DuplicatePair,
+    ScanPace,
+    ScanReport,
+    SplitDuplicates,
+    letterboxed,
+    scan_dataset,
+)
+from simpsons_core.runs.summary import format_seconds
 
 SAMPLES_PER_CLASS = 8
 PAIRS_SHOWN = 8
 PAIRS_PER_ROW = 2
+THUMBNAIL_SIDE = 256  # every thumbnail is letterboxed to this square, so rows of cards line up
+SPLIT_WORDS = {"train": "training", "test": "test"}
 LEAKAGE_MEANS = (
     "A test image that is a near-duplicate of a training image (the same frame re-encoded, resized, "
     "mirrored, or the next frame of the same shot) tests memory, not recognition: accuracy on this test "
@@ -22,27 +34,88 @@ LEAKAGE_MEANS = (
 )
 
 
-def show_pair(report: ScanReport, pair: DuplicatePair, labels: tuple[str, str]) -> None:
+def show_thumbnail(path: Path, caption: str = "") -> None:
+    """An image file letterboxed to `THUMBNAIL_SIDE`, or a caption saying why it cannot be shown."""
+    try:
+        image = open_rgb(path, draft_size=THUMBNAIL_SIDE)
+    except ImageError as error:
+        st.caption(f"{caption} ({error})" if caption else str(error))
+        return
+    st.image(letterboxed(image, THUMBNAIL_SIDE), caption=caption or None, width="stretch")
+
+
+def show_pair(report: ScanReport, pair: DuplicatePair, sides: tuple[str, str]) -> None:
+    """One card: the class as a heading (both when they differ) and how close the pair is, then the two images
+    captioned by file name only, so captions stay short enough not to break mid-name."""
     root = Path(report.root)
     how = (
         "identical file"
         if pair.identical
         else f"{pair.distance} bits apart" + (", mirrored" if pair.mirrored else "")
     )
+    classes = (
+        pair.first_label
+        if pair.first_label == pair.second_label
+        else f"{pair.first_label} / {pair.second_label}"
+    )
+    st.markdown(f"**{classes}** · {how}")
     left, right = st.columns(2)
     with left:
-        show_image(root / pair.first, f"{labels[0]}: {pair.first}")
+        show_thumbnail(root / pair.first, f"{sides[0]}: {Path(pair.first).name}")
     with right:
-        show_image(root / pair.second, f"{labels[1]}: {pair.second} ({how})")
+        show_thumbnail(root / pair.second, f"{sides[1]}: {Path(pair.second).name}")
 
 
-def show_pairs(report: ScanReport, pairs: list[DuplicatePair], labels: tuple[str, str]) -> None:
+def show_pairs(report: ScanReport, pairs: list[DuplicatePair], sides: tuple[str, str], more: str) -> None:
+    """`pairs` as cards, then `more` (what is not shown) when there is something to say."""
     columns = st.columns(PAIRS_PER_ROW)
-    for index, pair in enumerate(pairs[:PAIRS_SHOWN]):
+    for index, pair in enumerate(pairs):
         with columns[index % PAIRS_PER_ROW], st.container(border=True):
-            show_pair(report, pair, labels)
-    if len(pairs) > PAIRS_SHOWN:
-        st.caption(f"... and {len(pairs) - PAIRS_SHOWN} more (`python -m simpsons_core scan DIR` lists all).")
+            show_pair(report, pair, sides)
+    if more:
+        st.caption(f"... and {more} (`simpsons scan DIR --limit 0` lists every pair).")
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def duplicates_sentences(duplicates: SplitDuplicates) -> str:
+    """The within-split duplicates in plain sentences."""
+    images = f"{SPLIT_WORDS[duplicates.split]} images"
+    pairs = len(duplicates.pairs)
+    if not pairs:
+        return f"No near-duplicate {images}."
+    text = f"{plural(pairs, 'pair')} of near-duplicate {images}"
+    if duplicates.clusters == pairs:
+        text += f" ({duplicates.clustered_images:,} images)."
+    else:
+        text += f", in {plural(duplicates.clusters, 'group')} ({duplicates.clustered_images:,} images)."
+    if duplicates.identical_files:
+        text += f" {duplicates.identical_files:,} files are byte-identical copies of another."
+    return text
+
+
+def scan_with_progress(root: Path) -> ScanReport:
+    """The scan, with a bar that counts the images read and the time left (a cold scan takes a while), then
+    names the comparison that follows."""
+    bar = st.progress(0.0, text="Looking for images...")
+    started = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        pace = ScanPace(done, total, time.monotonic() - started)
+        if done >= total:
+            bar.progress(1.0, text=f"Read {total:,} images. Comparing them for duplicates and leakage...")
+            return
+        left = pace.seconds_left
+        text = f"Reading images: {done:,} of {total:,}" + (
+            f", about {format_seconds(left)} left" if left is not None else ""
+        )
+        bar.progress(pace.fraction, text=text)
+
+    report = scan_dataset(root, progress=progress)
+    bar.empty()
+    return report
 
 
 st.title("Dataset")
@@ -53,11 +126,7 @@ if layout is None:
 
 report = None
 with reported("The scan failed"):
-    bar = st.progress(0.0, text="Scanning...")
-    report = scan_dataset(
-        layout.root, progress=lambda done, total: bar.progress(done / max(total, 1), text="Scanning...")
-    )
-    bar.empty()
+    report = scan_with_progress(layout.root)
 if report is None:
     st.stop()
 
@@ -82,7 +151,7 @@ for name, items in layout.samples(SAMPLES_PER_CLASS).items():
     st.markdown(f"**{name}**")
     for column, item in zip(st.columns(SAMPLES_PER_CLASS), items, strict=False):
         with column:
-            show_image(item.path, side=128)
+            show_thumbnail(item.path)
 
 st.subheader("Health report")
 if report.leakage is not None:
@@ -91,19 +160,24 @@ if report.leakage is not None:
     (st.warning if leakage.near_duplicates else st.success)(leakage.summary + ".")
     st.write(LEAKAGE_MEANS)
     if leakage.pairs:
-        show_pairs(report, leakage.pairs, ("test", "train"))
+        st.caption("A sample across classes: each test image beside its closest training twin.")
+        sample = leakage.sample_pairs(PAIRS_SHOWN)
+        hidden = leakage.near_duplicates - len(sample)
+        show_pairs(
+            report,
+            sample,
+            ("test", "train"),
+            f"{plural(hidden, 'more test image')} with a twin" if hidden else "",
+        )
 
 st.markdown("#### Duplicates within a split")
 for duplicates in report.duplicates:
-    if not duplicates.pairs:
-        st.write(f"{duplicates.split}: no duplicates.")
-        continue
-    st.write(
-        f"{duplicates.split}: {len(duplicates.pairs)} near-duplicate pairs in {duplicates.clusters} clusters "
-        f"({duplicates.clustered_images} images); {duplicates.identical_files} byte-identical files."
-    )
-    with st.expander(f"Show the {duplicates.split} duplicates"):
-        show_pairs(report, duplicates.pairs, (duplicates.split, duplicates.split))
+    st.write(duplicates_sentences(duplicates))
+    if duplicates.pairs:
+        with st.expander(f"Show the {SPLIT_WORDS[duplicates.split]} duplicates"):
+            hidden = len(duplicates.pairs) - PAIRS_SHOWN
+            more = plural(hidden, "more pair") if hidden > 0 else ""
+            show_pairs(report, duplicates.pairs[:PAIRS_SHOWN], (duplicates.split,) * 2, more)
 
 st.markdown("#### Class balance")
 for split in report.splits:

@@ -81,6 +81,7 @@ def recipe_choice() -> TrainConfig:
         default=DEFAULT_RECIPE,
         required=True,
         key="train_recipe",
+        persist_state="session",  # the Augmentation page starts from the recipe picked here
         help="\n".join(f"- **{name}**: {note}" for name, note in RECIPE_NOTES.items()),
     )
     st.caption(f"**{name}**: {RECIPE_NOTES[name]}.")

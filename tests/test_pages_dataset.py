@@ -1,4 +1,5 @@
-"""The Dataset page: counts, samples per class and the scan's health report, leakage pairs side by side."""
+"""The Dataset page: counts, samples per class and the scan's health report, leakage pairs side by side (a
+sample across classes, in thumbnails of one size), and duplicates in plain sentences."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from pathlib import Path
 
 import pytest
 from page_helpers import assert_clean, open_page, texts, with_name
+from PIL import Image
+
+from simpsons_core.data import scan
 
 pytest_plugins = ["page_fixtures", "run_fixtures"]
 
@@ -35,10 +39,59 @@ def test_a_leaky_test_split_is_reported_with_its_pairs(
     at = open_page("dataset")
     test_images = len(list((leaky / "simpson_testset").rglob("*.jpg")))
     assert with_name(at.warning, f"1 of {test_images} test images are near-duplicates of training images")
-    pair = [image.captions[0] for image in at.image if "lisa_simpson_copied.jpg" in image.captions[0]]
-    assert pair == ["test: simpson_testset/lisa_simpson/lisa_simpson_copied.jpg"]
-    twin = f"train: simpsons_trainset/lisa_simpson/{source.name} (identical file)"
-    assert twin in [image.captions[0] for image in at.image]
+    assert "**lisa_simpson** · identical file" in texts(at.markdown)
+    captions = [image.captions[0] for image in at.image]
+    assert "test: lisa_simpson_copied.jpg" in captions and f"train: {source.name}" in captions
+
+
+def test_leakage_pairs_are_a_sample_across_classes(
+    tiny_dataset: Path, tmp_path: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nine bart leaks sort first by path; the eight pairs shown still include every class."""
+    leaky = Path(shutil.copytree(tiny_dataset, tmp_path / "leaky"))
+    leaks = {"bart_simpson": 9, "homer_simpson": 1, "lisa_simpson": 1, "marge_simpson": 1}
+    for name, count in leaks.items():
+        for k, source in enumerate(sorted((leaky / "simpsons_trainset" / name).glob("*.jpg"))[:count]):
+            shutil.copy(source, leaky / "simpson_testset" / name / f"{name}_leak{k}.jpg")
+    monkeypatch.setenv("SIMPSONS_DATA", str(leaky))
+    at = open_page("dataset")
+    headings = [text.split("**")[1] for text in texts(at.markdown) if text.endswith("· identical file")]
+    assert len(headings) == 8 and set(headings) == set(leaks)
+    assert with_name(at.caption, "... and 4 more test images with a twin")
+
+
+def test_duplicates_within_a_split_read_as_sentences(
+    tiny_dataset: Path, tmp_path: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copied = Path(shutil.copytree(tiny_dataset, tmp_path / "copied"))
+    source = sorted((copied / "simpson_testset" / "homer_simpson").glob("*.jpg"))[0]
+    shutil.copy(source, source.with_name("homer_simpson_again.jpg"))
+    monkeypatch.setenv("SIMPSONS_DATA", str(copied))
+    at = open_page("dataset")
+    assert with_name(at.markdown, "No near-duplicate training images.")
+    assert with_name(
+        at.markdown,
+        "1 pair of near-duplicate test images (2 images). 2 files are byte-identical copies of another.",
+    )
+
+
+def test_every_thumbnail_is_letterboxed_to_one_square(
+    on_dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pictures of any shape take the same room, so the cards of a row line up."""
+    boxed: list[tuple[int, int]] = []
+    letterboxed = scan.letterboxed
+
+    def spy(image: Image.Image, side: int) -> Image.Image:
+        result = letterboxed(image, side)
+        boxed.append(result.size)
+        return result
+
+    monkeypatch.setattr(scan, "letterboxed", spy)
+    at = open_page("dataset")
+    assert len(boxed) == len(at.image) >= 4 * 8 and len(set(boxed)) == 1
+    (size,) = set(boxed)
+    assert size[0] == size[1]
 
 
 def test_problems_are_listed_by_kind(

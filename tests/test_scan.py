@@ -14,7 +14,14 @@ from simpsons_core import paths
 from simpsons_core.cli import main
 from simpsons_core.data.demo import draw_scene
 from simpsons_core.data.near_duplicates import fingerprint, mirror_hashes
-from simpsons_core.data.scan import scan_dataset
+from simpsons_core.data.scan import (
+    LETTERBOX_FILL,
+    DuplicatePair,
+    Leakage,
+    ScanPace,
+    letterboxed,
+    scan_dataset,
+)
 from simpsons_core.data.scan_cache import inspect_files
 from tests.conftest import shared_dataset
 
@@ -103,10 +110,53 @@ def test_leakage_finds_resized_and_mirrored_twins(workspace: Path, leaky_dataset
     assert leakage.summary == "2 of 4 test images are near-duplicates of training images"
     pairs = {(p.first, p.second): p for p in leakage.pairs}
     assert set(pairs) == {("test/a/resized.jpg", "train/a/0.jpg"), ("test/a/mirrored.png", "train/b/1.jpg")}
-    assert pairs["test/a/mirrored.png", "train/b/1.jpg"].mirrored
+    mirrored = pairs["test/a/mirrored.png", "train/b/1.jpg"]
+    assert mirrored.mirrored and (mirrored.first_label, mirrored.second_label) == ("a", "b")
     assert not pairs["test/a/resized.jpg", "train/a/0.jpg"].mirrored
     assert "test/a/mirrored.png  ~  train/b/1.jpg" in report.to_text()
     assert report.duplicates[0].pairs == []  # the training pictures are all different
+
+
+def _pair(label: str, test: int, twin: int, distance: int = 0) -> DuplicatePair:
+    return DuplicatePair(
+        f"test/{label}/{test}.jpg", f"train/{label}/{twin}.jpg", distance, False, False, label, label
+    )
+
+
+def test_the_leakage_sample_takes_each_class_in_turn_and_each_test_image_once() -> None:
+    """Sorted by path, the first pairs would all be bart's; the sample shows every class, each test image
+    beside its closest twin."""
+    pairs = [_pair("bart", k, k) for k in range(5)] + [_pair("homer", 0, 0)]
+    pairs += [_pair("lisa", 0, 1, distance=3), _pair("lisa", 0, 2, distance=1), _pair("lisa", 1, 3)]
+    leakage = Leakage(
+        test_images=20, near_duplicates=8, identical_hash=0, identical_files=0, hash_only=0, pairs=pairs
+    )
+    assert leakage.sample_pairs(5) == [
+        _pair("bart", 0, 0),
+        _pair("homer", 0, 0),
+        _pair("lisa", 0, 2, distance=1),
+        _pair("bart", 1, 1),
+        _pair("lisa", 1, 3),
+    ]
+    assert len(leakage.sample_pairs(100)) == 8 and leakage.sample_pairs(0) == []
+
+
+def test_scan_pace_gives_the_time_left_at_the_rate_so_far() -> None:
+    start = ScanPace(done=0, total=400, elapsed=0.5)
+    assert (start.fraction, start.rate, start.seconds_left) == (0.0, None, None)
+    quarter = ScanPace(done=100, total=400, elapsed=5.0)
+    assert (quarter.fraction, quarter.rate, quarter.seconds_left) == (0.25, 20.0, 15.0)
+    assert ScanPace(done=400, total=400, elapsed=20.0).seconds_left == 0.0
+    assert ScanPace(done=0, total=0, elapsed=0.0).fraction == 1.0
+
+
+def test_letterboxed_images_of_any_shape_fill_the_same_square() -> None:
+    wide = letterboxed(Image.new("RGB", (200, 100), "red"), 64)
+    tall = letterboxed(Image.new("L", (30, 90), 0), 64)
+    assert wide.size == tall.size == (64, 64) and wide.mode == tall.mode == "RGB"
+    assert wide.getpixel((32, 0)) == LETTERBOX_FILL and wide.getpixel((32, 32)) == (255, 0, 0)
+    assert tall.getpixel((0, 32)) == LETTERBOX_FILL and tall.getpixel((32, 32)) == (0, 0, 0)
+    assert letterboxed(Image.new("RGB", (10, 10), "blue"), 64).getpixel((0, 0)) == LETTERBOX_FILL
 
 
 def test_identical_files_within_a_split_and_under_two_labels(workspace: Path, leaky_dataset: Path) -> None:

@@ -18,6 +18,7 @@ report.leakage.summary  # "63 of 200 test images are near-duplicates of training
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from simpsons_core.data.folders import DatasetLayout, LabelledImage, Problem, class_problems, detect_layout
 from simpsons_core.data.images import CountProgress
@@ -38,6 +40,9 @@ from simpsons_core.data.near_duplicates import (
 from simpsons_core.data.scan_cache import FileInfo, fingerprints_of, inspect_files
 
 TINY_PIXELS = 32  # below this width or height an image carries little to learn from, even at 64 x 64
+# What a letterboxed thumbnail is padded with: Streamlit's light theme's secondary background, so the padding
+# reads as the card's frame rather than as part of the picture.
+LETTERBOX_FILL = (240, 242, 246)
 
 
 @dataclass
@@ -69,6 +74,8 @@ class DuplicatePair:
     distance: int  # average-hash bits that differ
     mirrored: bool  # the pictures match after a left-right flip
     identical: bool  # byte-identical files
+    first_label: str  # the class each image is filed under
+    second_label: str
 
 
 @dataclass
@@ -95,6 +102,19 @@ class Leakage:
     def summary(self) -> str:
         n, total = self.near_duplicates, self.test_images
         return f"{n:,} of {total:,} test images are near-duplicates of training images"
+
+    def sample_pairs(self, count: int) -> list[DuplicatePair]:
+        """Up to `count` pairs to show, one per test image (beside its closest twin), taken from each class in
+        turn: `pairs` is sorted by path, so its first few would all come from the first class."""
+        closest: dict[str, DuplicatePair] = {}
+        for pair in self.pairs:
+            if pair.first not in closest or pair.distance < closest[pair.first].distance:
+                closest[pair.first] = pair
+        by_class: dict[str, list[DuplicatePair]] = defaultdict(list)
+        for pair in closest.values():
+            by_class[pair.first_label].append(pair)
+        rounds = itertools.zip_longest(*(by_class[name] for name in sorted(by_class)))
+        return list(itertools.islice((pair for row in rounds for pair in row if pair is not None), count))
 
 
 @dataclass
@@ -132,6 +152,45 @@ class ScanReport:
 
     def __str__(self) -> str:
         return self.to_text()
+
+
+@dataclass(frozen=True)
+class ScanPace:
+    """How far a scan's decoding is and how long it has left, at its rate so far: a cold scan of thousands of
+    images takes tens of seconds, and a bare "Scanning..." for that long reads as hung.
+
+    Attributes:
+        done, total: files decoded and to decode, as `scan_dataset`'s progress(done, total) reports them.
+        elapsed: seconds since the scan started.
+    """
+
+    done: int
+    total: int
+    elapsed: float
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.done / self.total) if self.total else 1.0
+
+    @property
+    def rate(self) -> float | None:
+        """Files decoded per second; None before the first file or the first instant (no rate yet)."""
+        return self.done / self.elapsed if self.done and self.elapsed > 0 else None
+
+    @property
+    def seconds_left(self) -> float | None:
+        rate = self.rate
+        return max(0, self.total - self.done) / rate if rate else None
+
+
+def letterboxed(image: Image.Image, side: int) -> Image.Image:
+    """`image` shrunk to fit a `side` x `side` square and centred on it (`LETTERBOX_FILL` around), so pictures
+    of any shape shown side by side take the same room and the cards holding them line up."""
+    fitted = image.copy()
+    fitted.thumbnail((side, side))
+    box = Image.new("RGB", (side, side), LETTERBOX_FILL)
+    box.paste(fitted.convert("RGB"), ((side - fitted.width) // 2, (side - fitted.height) // 2))
+    return box
 
 
 def scan_dataset(root: str | Path, progress: CountProgress | None = None) -> ScanReport:
@@ -273,7 +332,15 @@ def _listed_pairs(
     ):
         a, b = first[i], second[j]
         listed.append(
-            DuplicatePair(layout.relative(a.path), layout.relative(b.path), distance, mirrored, identical)
+            DuplicatePair(
+                first=layout.relative(a.path),
+                second=layout.relative(b.path),
+                distance=distance,
+                mirrored=mirrored,
+                identical=identical,
+                first_label=a.label,
+                second_label=b.label,
+            )
         )
         copy, original = (b, a) if first is second else (a, b)
         if identical and a.label != b.label and copy.path not in conflicted:
