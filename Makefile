@@ -14,8 +14,11 @@ $(VENV)/.python-$(PYVER):
 	$(PY) -m pip install -q --upgrade pip
 	touch $@
 
-$(VENV)/.run-deps: requirements.txt $(VENV)/.python-$(PYVER)
+# The project itself goes in editable mode, for the `simpsons` command: pip builds it with setuptools from
+# PyPI (build isolation), since venvs of Python 3.12 and later come without setuptools.
+$(VENV)/.run-deps: requirements.txt pyproject.toml $(VENV)/.python-$(PYVER)
 	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
 $(VENV)/.dev-deps: requirements.txt requirements-dev.txt $(VENV)/.run-deps

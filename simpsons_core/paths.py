@@ -32,3 +32,10 @@ def datasets_dir() -> Path:
     path = home() / "datasets"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def trash_dir() -> Path:
+    """Where deleted runs go: moved, never erased, so a wrong click can be undone by hand."""
+    path = home() / "trash"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from simpsons_core.cli.main import main
-from simpsons_core.inference.explain import explain, grad_cam, last_conv_layer
+from simpsons_core.inference.explain import MIN_OVERLAY_SIDE, explain, grad_cam, last_conv_layer
 from simpsons_core.inference.predict import Predictor
 
 pytest_plugins = ["run_fixtures"]
@@ -24,6 +24,13 @@ def predictor(trained_run: Path) -> Predictor:
 @pytest.fixture(scope="module")
 def picture(tiny_dataset: Path) -> Path:
     return sorted((tiny_dataset / "simpson_testset").rglob("*.jpg"))[0]
+
+
+def explain_size(picture: Path) -> tuple[int, int]:
+    """The overlay's size for `picture`: its own, or enlarged to `MIN_OVERLAY_SIDE` on the shorter side."""
+    with Image.open(picture) as image:
+        scale = max(1.0, MIN_OVERLAY_SIDE / min(image.size))
+        return round(image.width * scale), round(image.height * scale)
 
 
 def assert_normalised(heatmap: np.ndarray, size: int) -> None:
@@ -62,8 +69,10 @@ def test_explaining_a_run_for_the_predicted_and_another_class(predictor: Predict
     assert chosen.class_name == other and chosen.predicted == predicted.predicted
     assert np.isfinite(chosen.heatmap).all() and 0 <= chosen.heatmap.min() <= chosen.heatmap.max() <= 1
     assert not np.allclose(chosen.heatmap, predicted.heatmap, atol=0.05)
-    original = Image.open(picture)
-    assert predicted.overlay.mode == "RGB" and predicted.overlay.size == original.size
+    width, height = Image.open(picture).size
+    overlay = predicted.overlay
+    assert overlay.mode == "RGB" and min(overlay.size) == max(MIN_OVERLAY_SIDE, min(width, height))
+    assert overlay.width / overlay.height == pytest.approx(width / height, rel=0.02)
 
 
 def test_unknown_class_and_model_without_convolutions_are_refused(
@@ -83,6 +92,6 @@ def test_cli_writes_the_overlay(trained_run: Path, picture: Path, tmp_path: Path
     assert main(["explain", str(trained_run), str(picture), "-o", str(out), "--class", "lisa_simpson"]) == 0
     assert "heatmap for lisa_simpson" in capsys.readouterr().out
     with Image.open(out) as image:
-        assert image.format == "PNG" and image.size == Image.open(picture).size
+        assert image.format == "PNG" and image.size == explain_size(picture)
     assert main(["explain", str(trained_run), str(tmp_path / "missing.jpg"), "-o", str(out)]) == 2
     assert "does not exist" in capsys.readouterr().err

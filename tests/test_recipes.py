@@ -123,7 +123,7 @@ def test_a_run_records_both_figures_and_the_cli_shows_them(
     assert test_run.epochs[0]["lr"] == pytest.approx(1e-3)
 
     assert cli_main(["runs", "list"]) == 0
-    split_line, test_line = capsys.readouterr().out.splitlines()
+    _header, split_line, test_line = capsys.readouterr().out.splitlines()
     best = split_run.best_val_accuracy
     assert split_line.endswith(
         f"best val_accuracy {best:.3f} (leak-free split); test split {test_accuracy:.3f} ({no_overlap})"

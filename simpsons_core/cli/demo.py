@@ -1,4 +1,4 @@
-"""`python -m simpsons_core demo-data OUT`: draw the demo dataset (cartoon heads, tutorial layout)."""
+"""`simpsons demo-data OUT`: draw the demo dataset (cartoon heads, tutorial layout)."""
 
 from __future__ import annotations
 

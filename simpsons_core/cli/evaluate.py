@@ -45,8 +45,10 @@ def run(args: argparse.Namespace) -> int:
     from simpsons_core.cli.runs import warn_about_model
     from simpsons_core.inference.evaluate import evaluate
     from simpsons_core.runs.lookup import resolve_run
+    from simpsons_core.tf_notices import import_tensorflow
 
     info = resolve_run(args.run)
+    import_tensorflow()
     warn_about_model(info)
     bars: list[tqdm] = []
 

@@ -1,4 +1,4 @@
-"""`explain RUN IMAGE -o OUT.png [--class NAME]`: a Grad-CAM heatmap of what the model looked at."""
+"""`explain RUN IMAGE [-o OUT.png] [--class NAME]`: a Grad-CAM heatmap of what the model looked at."""
 
 from __future__ import annotations
 
@@ -15,7 +15,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("run", metavar="RUN", help="run id, run folder, or 'latest' (newest completed run)")
     parser.add_argument("image", metavar="IMAGE", type=Path, help="the image to explain")
     parser.add_argument(
-        "-o", "--output", type=Path, required=True, metavar="OUT.png", help="overlay image to write"
+        "-o",
+        "--output",
+        type=Path,
+        metavar="OUT.png",
+        help="overlay image to write (default: <IMAGE name>-gradcam.png in the run's exports folder)",
     )
     parser.add_argument("--class", dest="class_name", metavar="NAME", help="explain this class instead")
     parser.set_defaults(handler=run)
@@ -29,17 +33,18 @@ def run(args: argparse.Namespace) -> int:
     from simpsons_core.inference.explain import explain
     from simpsons_core.inference.predict import Predictor
     from simpsons_core.runs.lookup import resolve_run
+    from simpsons_core.tf_notices import import_tensorflow
 
     info = resolve_run(args.run)
     warn_about_model(info)
+    import_tensorflow()
     result = explain(Predictor.from_run(info.path), args.image, args.class_name)
+    output = args.output or info.folder.exports_dir / f"{args.image.stem}-gradcam.png"
     buffer = io.BytesIO()
-    result.overlay.save(
-        buffer, format=(args.output.suffix.lstrip(".") or "png").upper().replace("JPG", "JPEG")
-    )
-    atomic.write_bytes(args.output, buffer.getvalue())
+    result.overlay.save(buffer, format=(output.suffix.lstrip(".") or "png").upper().replace("JPG", "JPEG"))
+    atomic.write_bytes(output, buffer.getvalue())
     print(
         f"Predicted {result.predicted} ({result.probabilities[result.predicted]:.1%}); "
-        f"heatmap for {result.class_name} written to {args.output}"
+        f"heatmap for {result.class_name} written to {output}"
     )
     return 0

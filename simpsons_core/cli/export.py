@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from simpsons_core.inference.export import EXPORT_FORMATS
+from simpsons_core.inference.export import CHECK_IMAGES, EXPORT_FORMATS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,7 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="images to compare predictions on (default: the run's dataset, test split first)",
     )
     parser.add_argument(
-        "--check-images", type=int, default=64, metavar="N", help="images compared (default 64)"
+        "--check-images",
+        type=int,
+        default=CHECK_IMAGES,
+        metavar="N",
+        help=f"images compared (default {CHECK_IMAGES})",
     )
     parser.set_defaults(handler=run)
 
@@ -44,8 +48,10 @@ def run(args: argparse.Namespace) -> int:
     from simpsons_core.inference.export import export_run
     from simpsons_core.inference.predict import image_files
     from simpsons_core.runs.lookup import resolve_run
+    from simpsons_core.tf_notices import import_tensorflow
 
     info = resolve_run(args.run)
+    import_tensorflow()
     warn_about_model(info)
     check = image_files([args.check_data])[: args.check_images] if args.check_data else None
     for fmt in args.formats:

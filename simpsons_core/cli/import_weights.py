@@ -28,7 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from simpsons_core.inference.import_weights import import_weights, parse_labels
+    from simpsons_core.tf_notices import import_tensorflow
 
+    import_tensorflow()
     run_id = import_weights(args.file, parse_labels(args.labels), name=args.name)
     print(f"Imported {args.file} as run {run_id}")
     return 0

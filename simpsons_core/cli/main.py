@@ -1,9 +1,10 @@
-"""`python -m simpsons_core COMMAND ...`: everything the dashboard can do, from a terminal.
+"""`simpsons COMMAND ...` (or `python -m simpsons_core COMMAND ...`): everything the dashboard can do, from a
+terminal. `simpsons` is the console script that installing the project (`make run`) puts in `.venv/bin`.
 
-Each command lives in its own module under `simpsons_core.commands` with two functions:
+Each command lives in its own module under `simpsons_core.cli` with two functions:
 `register(subparsers)` adds its parser (and `set_defaults(handler=run)`), and `run(args) -> int` does the
-work.
-Command modules import TensorFlow inside `run`, so `--help` and `scan` start quickly.
+work. Command modules import TensorFlow inside `run` (through `tf_notices.import_tensorflow`, which keeps its
+start-up notices off the terminal), so `--help` and `scan` start quickly.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ COMMAND_MODULES = (
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m simpsons_core",
+        prog="simpsons",
         description="Simpsons Studio: scan a folder of labelled images, train a Keras classifier, use it.",
     )
     parser.add_argument("--version", action="version", version=f"simpsons-studio {__version__}")
@@ -42,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is not for users
+    # TensorFlow's INFO lines are not for users; what absl prints before it is set up, `tf_notices` filters.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)

@@ -7,7 +7,10 @@ says what the threshold delivered on the run's validation images (or why there i
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+
+_SKIPPED_NAMED = 10  # names listed in the "skipped" line; the rest are counted
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,15 +34,22 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from simpsons_core.cli.runs import warn_about_model
-    from simpsons_core.inference.predict import Predictor, image_files, write_csv
+    from simpsons_core.inference.predict import Predictor, check_csv_path, image_files, write_csv
     from simpsons_core.runs.lookup import resolve_run
     from simpsons_core.runs.summary import verdict_sentence
+    from simpsons_core.tf_notices import import_tensorflow
 
-    files = image_files(args.paths)
+    if args.csv:
+        check_csv_path(args.csv)
+    skipped: list[Path] = []
+    files = image_files(args.paths, skipped)
+    if skipped:
+        print(_skipped_line(skipped), file=sys.stderr)
     if not files:
         raise ValueError("No image files found in the paths given.")
     info = resolve_run(args.run)
     warn_about_model(info)
+    import_tensorflow()
     predictor = Predictor.from_run(info.path)
     folders = any(path.is_dir() for path in args.paths)
     with tqdm(total=len(files), unit="image", disable=not folders, leave=False) as bar:
@@ -57,3 +67,11 @@ def run(args: argparse.Namespace) -> int:
         write_csv(predictions, predictor.labels, args.csv)
         print(f"Wrote {len(predictions)} rows to {args.csv}")
     return 0 if all(p.ok for p in predictions) else 1
+
+
+def _skipped_line(skipped: list[Path]) -> str:
+    """ "skipped 3 files that are not images: a.svg, b.heic, c.txt" (the first few names, then a count)."""
+    names = ", ".join(path.name for path in skipped[:_SKIPPED_NAMED])
+    more = f" and {len(skipped) - _SKIPPED_NAMED} more" if len(skipped) > _SKIPPED_NAMED else ""
+    files = "file that is not an image" if len(skipped) == 1 else "files that are not images"
+    return f"skipped {len(skipped)} {files}: {names}{more}"

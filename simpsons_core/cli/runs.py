@@ -1,4 +1,5 @@
-"""`runs list`, `runs show ID`, `runs cancel ID`: the training runs of the workspace."""
+"""`runs list`, `runs show ID`, `runs cancel ID`, `runs rename ID NAME`, `runs delete ID`: the training
+runs of the workspace."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from simpsons_core.runs.summary import calibration_line, honest_accuracy
+from simpsons_core.runs.summary import calibration_line, honest_accuracy, started_text
 
 if TYPE_CHECKING:
     from simpsons_core.runs.folder import RunInfo
@@ -16,37 +17,40 @@ if TYPE_CHECKING:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "runs",
-        help="list, inspect or cancel training runs",
+        help="list, inspect, cancel, rename or delete training runs",
         description="The training runs of the workspace ($SIMPSONS_HOME/runs), oldest first.",
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    actions.add_parser("list", help="one line per run: id, state, epochs, best validation accuracy")
+    actions.add_parser("list", help="a table: id, start, model, state, epochs, accuracy")
     show = actions.add_parser("show", help="a run's settings, status, epochs and problems")
-    show.add_argument("run_id", metavar="ID", help="run id (see `runs list`)")
+    show.add_argument("run_id", metavar="ID", help="run id (see `runs list`), run folder, or 'latest'")
     show.add_argument("--json", action="store_true", help="print everything as JSON")
     cancel = actions.add_parser("cancel", help="ask a running run to stop after its current batch")
     cancel.add_argument("run_id", metavar="ID", help="run id (see `runs list`)")
+    rename = actions.add_parser("rename", help="give a run a new name (its start time stays in the id)")
+    rename.add_argument("run_id", metavar="ID", help="run id (see `runs list`)")
+    rename.add_argument("name", metavar="NAME", help="the new name, e.g. 'mobilenet first try'")
+    delete = actions.add_parser("delete", help="move a run to the workspace's trash ($SIMPSONS_HOME/trash)")
+    delete.add_argument("run_id", metavar="ID", help="run id (see `runs list`)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from simpsons_core.runs import launcher, lookup
+    from simpsons_core.runs import launcher, lookup, manage
 
     if args.action == "list":
         infos = lookup.list_runs()
-        if not infos:
-            print("No runs yet: start one with `python -m simpsons_core train`.")
-        for info in infos:
-            print(_one_line(info))
-        return 0
-    if args.action == "cancel":
+        print(_table(infos) if infos else "No runs yet: start one with `simpsons train`.")
+    elif args.action == "cancel":
         launcher.cancel_run(args.run_id)
         print(f"Asked run {args.run_id} to stop; it saves model.keras after its current batch.")
-        return 0
-    info = lookup.read_run(args.run_id)
-    if not info.path.is_dir():
-        raise FileNotFoundError(f"There is no run {args.run_id} (see `runs list`).")
-    print(_as_json(info) if args.json else _details(info))
+    elif args.action == "rename":
+        print(f"Renamed run {args.run_id} to {manage.rename_run(args.run_id, args.name)}.")
+    elif args.action == "delete":
+        print(f"Moved run {args.run_id} to {manage.delete_run(args.run_id)} (move it back to restore it).")
+    else:
+        info = lookup.find_run(args.run_id)
+        print(_as_json(info) if args.json else _details(info))
     return 0
 
 
@@ -58,10 +62,24 @@ def warn_about_model(info: RunInfo) -> None:
         print(f"warning: {note}", file=sys.stderr)
 
 
-def _one_line(info: RunInfo) -> str:
+_TABLE_HEADER = ("ID", "STARTED", "MODEL", "STATE", "EPOCHS", "ACCURACY")
+
+
+def _table(infos: list[RunInfo]) -> str:
+    """The runs as aligned columns under a header; the last column (accuracy) is left ragged."""
+    rows = [_TABLE_HEADER, *map(_row, infos)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_TABLE_HEADER) - 1)]
+    return "\n".join(
+        "  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]]).rstrip()
+        for row in rows
+    )
+
+
+def _row(info: RunInfo) -> tuple[str, ...]:
     flag = "  (damaged: see `runs show`)" if info.problems else ""
-    epochs = f"epoch {len(info.epochs)}/{info.epochs_planned or '?'}"
-    return f"{info.id}  {info.state:<9}  {epochs}  {honest_accuracy(info).line()}{flag}"
+    epochs = f"{len(info.epochs)}/{info.epochs_planned or '?'}"
+    accuracy = honest_accuracy(info).line() + flag
+    return (info.id, started_text(info), info.model_name, info.state, epochs, accuracy)
 
 
 def _details(info: RunInfo) -> str:

@@ -1,4 +1,4 @@
-"""`python -m simpsons_core scan DIR`: check a dataset before training (layout, counts, problems, leakage)."""
+"""`simpsons scan DIR`: check a dataset before training (layout, counts, problems, leakage)."""
 
 from __future__ import annotations
 

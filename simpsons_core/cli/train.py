@@ -47,11 +47,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train a classifier on a folder of labelled images",
         description=(
             "Train a classifier and record it as a run in the workspace (see `runs list`). Values start from "
-            "the recipe and each option below overrides one of them. Without --data, the generated demo "
-            "dataset is used."
+            "the recipe and each option below overrides one of them. Without --data, the dashboard's dataset "
+            "is used: $SIMPSONS_DATA, else the folder chosen on the Dataset page, else the demo dataset."
         ),
     )
-    parser.add_argument("--data", type=Path, metavar="DIR", help="dataset folder (default: the demo dataset)")
+    parser.add_argument("--data", type=Path, metavar="DIR", help="dataset folder (default: the dashboard's)")
     parser.add_argument(
         "--recipe",
         choices=list(RECIPES),
@@ -123,20 +123,34 @@ def run(args: argparse.Namespace) -> int:
 
     if args.run_dir is not None:
         return _run_child(args.run_dir)
+    if args.data is None:
+        _use_active_dataset(args)
     config = config_from_args(args)
     if args.detach:
         run_id = launcher.start_run(config)
         print(f"Started run {run_id} in the background ({lookup.run_dir(run_id)}).")
-        print(f"Follow it with: python -m simpsons_core runs show {run_id}")
+        print(f"Follow it with: simpsons runs show {run_id}")
         return 0
     return _train_with_progress_bar(config, launcher.begin_run(config).path)
+
+
+def _use_active_dataset(args: argparse.Namespace) -> None:
+    """Train on the dataset the dashboard shows (so the two never silently differ), and say which it is."""
+    from simpsons_core.settings import active_dataset
+
+    active = active_dataset()
+    print(f"Dataset: {active.describe()} (--data DIR to choose another)")
+    args.data = active.path
 
 
 def _run_child(folder: Path) -> int:
     """The detached process of `launcher.start_run`: train the config.json in `folder`."""
     from simpsons_core.runs import lock, lookup
     from simpsons_core.runs.folder import RunFolder
+    from simpsons_core.tf_notices import import_tensorflow_in_background
     from simpsons_core.training.trainer import train_in_foreground
+
+    import_tensorflow_in_background()
 
     config = lookup.read_run(folder).train_config()
     if config is None:
@@ -151,8 +165,10 @@ def _run_child(folder: Path) -> int:
 def _train_with_progress_bar(config: TrainConfig, folder: Path) -> int:
     from tqdm import tqdm
 
+    from simpsons_core.tf_notices import import_tensorflow_in_background
     from simpsons_core.training.trainer import train_in_foreground
 
+    import_tensorflow_in_background()
     print(f"Run {folder.name}: {folder}")
     bar = tqdm(total=0, unit="batch", dynamic_ncols=True, disable=None)
 

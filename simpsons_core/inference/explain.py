@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from simpsons_core.inference.predict import Predictor
 
 _SKIPPED_AFTER_CONV = ("Pooling", "Dropout")
+# The overlay's shorter side at least: a 128x72 frame's heatmap is too small to read at its own size.
+MIN_OVERLAY_SIDE = 256
 _FEATURE_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -38,7 +40,8 @@ class Explanation:
         predicted: the class the model predicts for the picture.
         probabilities: class name -> probability.
         heatmap: float32 [S, S] in [0, 1], the size of the model input; 1 marks the most important region.
-        overlay: the picture with the heatmap blended over it (RGB).
+        overlay: the picture with the heatmap blended over it (RGB), its shorter side at least
+            `MIN_OVERLAY_SIDE` pixels.
     """
 
     class_name: str
@@ -145,7 +148,8 @@ def explain(
     predictor: Predictor, source: ImageSource, class_name: str | None = None, max_side: int = 512
 ) -> Explanation:
     """Grad-CAM for `source` through `predictor`'s model and preprocessing, for `class_name` or the predicted
-    class. The overlay is drawn on the upright original, shrunk to at most `max_side` pixels a side."""
+    class. The overlay is drawn on the upright original, shrunk to at most `max_side` pixels a side or, when
+    small, enlarged (smoothly, keeping its shape) to `MIN_OVERLAY_SIDE` pixels on its shorter side."""
     from simpsons_core.data.pipeline import prepare_for_model
 
     if class_name is not None and class_name not in predictor.labels:
@@ -159,6 +163,15 @@ def explain(
     heatmap = grad_cam(predictor.model, inputs, predictor.labels.index(chosen))
     picture = open_rgb(rereadable(source))
     picture.thumbnail((max_side, max_side))
+    if (shorter := min(picture.size)) < MIN_OVERLAY_SIDE:
+        scale = MIN_OVERLAY_SIDE / shorter
+        picture = picture.resize(
+            (
+                max(MIN_OVERLAY_SIDE, round(picture.width * scale)),
+                max(MIN_OVERLAY_SIDE, round(picture.height * scale)),
+            ),
+            Image.Resampling.LANCZOS,
+        )
     probabilities = dict(zip(predictor.labels, map(float, row), strict=True))
     return Explanation(chosen, predicted, probabilities, heatmap, overlay(picture, heatmap))
 

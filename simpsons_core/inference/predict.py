@@ -241,23 +241,42 @@ def source_name(source: ImageSource) -> str:
     return str(getattr(source, "name", None) or "the image")
 
 
-def image_files(paths: Iterable[str | Path]) -> list[Path]:
+def image_files(paths: Iterable[str | Path], skipped: list[Path] | None = None) -> list[Path]:
     """Files named directly, plus every image file inside named folders (recursively, sorted). A named file is
-    kept whatever its suffix, so a misnamed or broken file gets its own error row rather than vanishing."""
+    kept whatever its suffix, so a misnamed or broken file gets its own error row rather than vanishing. The
+    other files of the folders (`.svg`, `.heic`, `.txt`...) are appended to `skipped`, so a caller can say
+    which were left out; hidden files (`.DS_Store`) are left out silently."""
     found: list[Path] = []
     for path in map(Path, paths):
-        if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and is_image_name(p)))
-        else:
+        if not path.is_dir():
             found.append(path)
+            continue
+        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        found.extend(p for p in files if is_image_name(p))
+        if skipped is not None:
+            skipped.extend(p for p in files if not is_image_name(p))
     return found
 
 
+def check_csv_path(out: Path) -> None:
+    """Refuse a CSV destination that is a folder (ValueError), before minutes of predicting, not after."""
+    if Path(out).is_dir():
+        raise ValueError(
+            f"{out} is a folder; give a file name for the CSV, e.g. {Path(out) / 'predictions.csv'}."
+        )
+
+
 def write_csv(predictions: Sequence[Prediction], labels: Sequence[str], out: Path) -> None:
-    """One row per picture: source, label, confidence, sure ("true", "false", or empty when the run has no
-    threshold), error, then one probability column per class."""
+    """The `csv_text` of the predictions, written to `out` (ValueError when `out` is a folder)."""
     from simpsons_core.atomic import write_text
 
+    check_csv_path(out)
+    write_text(Path(out), csv_text(predictions, labels))
+
+
+def csv_text(predictions: Sequence[Prediction], labels: Sequence[str]) -> str:
+    """One row per picture: source, label, confidence, sure ("true", "false", or empty when the run has no
+    threshold), error, then one probability column per class."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["source", "label", "confidence", "sure", "error", *labels])
@@ -266,4 +285,4 @@ def write_csv(predictions: Sequence[Prediction], labels: Sequence[str], out: Pat
         confidence = f"{p.confidence:.6f}" if p.ok else ""
         sure = "" if p.sure is None else str(p.sure).lower()
         writer.writerow([p.source, p.label or "", confidence, sure, p.error or "", *probabilities])
-    write_text(Path(out), buffer.getvalue())
+    return buffer.getvalue()

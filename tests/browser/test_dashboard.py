@@ -59,7 +59,8 @@ def test_moving_an_augmentation_slider_changes_the_preview(page: Page, dashboard
     slider.focus()
     for _ in range(30):
         slider.press("ArrowRight")
-    expect(page.get_by_test_id("stSlider").filter(has_text="Rotation")).to_contain_text("40")  # studio's 10 + 30
+    rotation = page.get_by_test_id("stSlider").filter(has_text="Rotation")
+    expect(rotation).to_contain_text("40")  # the studio recipe's 10, plus 30
     page.get_by_role("button", name="Apply").click()
     expect(first_copy).not_to_have_attribute("src", before or "", timeout=SLOW_MS)
     screenshot(page, "3-augmentation")
