@@ -138,7 +138,7 @@ def show(evaluation: Evaluation) -> None:
                 show_thumbnail(mistake.path, mistake.caption)
     if len(evaluation.mistakes) > MISTAKES_SHOWN:
         st.caption(
-            f"... and {len(evaluation.mistakes) - MISTAKES_SHOWN} more (`python -m simpsons_core evaluate`)."
+            f"... and {len(evaluation.mistakes) - MISTAKES_SHOWN} more (`simpsons evaluate`)."
         )
 
 

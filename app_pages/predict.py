@@ -11,8 +11,6 @@ the threshold delivered on the run's validation images. Results are cards in a g
 from __future__ import annotations
 
 import io
-import tempfile
-from pathlib import Path
 
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
@@ -22,7 +20,7 @@ from simpsons_core.charts import top_classes_figure
 from simpsons_core.data.folders import detect_layout
 from simpsons_core.data.images import open_rgb
 from simpsons_core.inference.explain import explain
-from simpsons_core.inference.predict import Prediction, Predictor, model_key, write_csv
+from simpsons_core.inference.predict import Prediction, Predictor, csv_text, model_key
 from simpsons_core.runs.summary import verdict_sentence
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif"]
@@ -112,14 +110,6 @@ def show_explanation(key: str, picture: io.BytesIO, prediction: Prediction, pred
     st.image(explanation.overlay, caption=f"Grad-CAM: red = what speaks for {chosen}")
 
 
-def predictions_csv(predictions: list[Prediction], labels: list[str]) -> bytes:
-    """The rows `predict --csv` writes, through its own writer (which writes files, hence the folder)."""
-    with tempfile.TemporaryDirectory() as folder:
-        out = Path(folder) / "predictions.csv"
-        write_csv(predictions, labels, out)
-        return out.read_bytes()
-
-
 st.title("Predict")
 run = pick_completed_run("Model", key="predict_run")
 if run is None:
@@ -156,7 +146,7 @@ if not named:
 predictions = predictor.predict(picture for _, picture in named)
 st.download_button(
     "Download predictions (CSV)",
-    predictions_csv(predictions, predictor.labels),
+    csv_text(predictions, predictor.labels).encode(),
     f"{run.id}-predictions.csv",
     "text/csv",
     key="predict_csv",

@@ -75,7 +75,7 @@ def pick_completed_run(label: str, key: str) -> RunInfo | None:
     if not choices:
         st.info(
             "There is no trained model yet. Train one on the Train page (a few minutes on the demo data), or "
-            "from a terminal: `python -m simpsons_core train`."
+            "from a terminal: `simpsons train`."
         )
         st.page_link(TRAIN.path, label="Go to Train", icon=":material/model_training:")
         return None

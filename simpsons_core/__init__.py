@@ -1,7 +1,7 @@
 """Simpsons Studio's core: everything the dashboard does, usable from scripts and the CLI.
 
 This package never imports streamlit. Heavy modules (TensorFlow) are imported by the modules that need
-them, so `python -m simpsons_core scan` stays quick to start.
+them, so `simpsons scan` stays quick to start.
 """
 
 __version__ = "0.1.0"
