@@ -137,9 +137,7 @@ def show(evaluation: Evaluation) -> None:
             with column:
                 show_thumbnail(mistake.path, mistake.caption)
     if len(evaluation.mistakes) > MISTAKES_SHOWN:
-        st.caption(
-            f"... and {len(evaluation.mistakes) - MISTAKES_SHOWN} more (`simpsons evaluate`)."
-        )
+        st.caption(f"... and {len(evaluation.mistakes) - MISTAKES_SHOWN} more (`simpsons evaluate`).")
 
 
 def show_thumbnail(path: str, caption: str) -> None:

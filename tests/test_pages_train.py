@@ -13,7 +13,7 @@ from pathlib import Path
 from page_helpers import assert_clean, open_page, texts, with_name
 
 from simpsons_core import paths, settings
-from simpsons_core.config import RECIPE_NOTES, AugmentConfig
+from simpsons_core.config import DEFAULT_RECIPE, RECIPE_NOTES, AugmentConfig
 from simpsons_core.runs.lookup import list_runs, read_run
 from simpsons_core.runs.summary import honest_accuracy
 
@@ -41,11 +41,11 @@ def test_the_form_starts_a_run_with_its_values_a_second_is_refused_and_cancel_wo
     settings.remember_training_augment(stored)
     at = open_page("train")
     assert with_name(at.info, "No run is training")
-    at.number_input(key="train_studio_epochs").set_value(30)
-    at.number_input(key="train_studio_size").set_value(32)
-    at.number_input(key="train_studio_batch").set_value(16)
-    at.number_input(key="train_studio_seed").set_value(7)
-    at.selectbox(key="train_studio_model").set_value("tutorial")
+    at.number_input(key=f"train_{DEFAULT_RECIPE}_epochs").set_value(30)
+    at.number_input(key=f"train_{DEFAULT_RECIPE}_size").set_value(32)
+    at.number_input(key=f"train_{DEFAULT_RECIPE}_batch").set_value(16)
+    at.number_input(key=f"train_{DEFAULT_RECIPE}_seed").set_value(7)
+    at.selectbox(key=f"train_{DEFAULT_RECIPE}_model").set_value("tutorial")
     submit(at)
     assert_clean(at)
     run_id = at.session_state.watched_run
@@ -83,14 +83,14 @@ def test_a_finished_run_shows_in_history_with_its_figures(workspace_run: Path) -
 
 def test_recipe_notes_show_whole_and_the_held_out_share_only_for_a_held_out_split(on_dataset: Path) -> None:
     at = open_page("train")
-    assert at.segmented_control(key="train_recipe").options == ["studio", "pretrained", "quick", "tutorial"]
-    assert with_name(at.caption, f"**studio**: {RECIPE_NOTES['studio']}.")
+    assert at.segmented_control(key="train_recipe").options == ["pretrained", "studio", "quick", "tutorial"]
+    assert with_name(at.caption, f"**{DEFAULT_RECIPE}**: {RECIPE_NOTES[DEFAULT_RECIPE]}.")
     assert with_name(at.caption, "no augmentation chosen yet")  # why the toggle is off
-    assert at.toggle(key="train_studio_augment").disabled
-    assert at.slider(key="train_studio_fraction")
-    at.radio(key="train_studio_validation").set_value("test").run()
+    assert at.toggle(key=f"train_{DEFAULT_RECIPE}_augment").disabled
+    assert at.slider(key=f"train_{DEFAULT_RECIPE}_fraction")
+    at.radio(key=f"train_{DEFAULT_RECIPE}_validation").set_value("test").run()
     assert_clean(at)
-    assert not [slider for slider in at.slider if slider.key == "train_studio_fraction"]
+    assert not [slider for slider in at.slider if slider.key == f"train_{DEFAULT_RECIPE}_fraction"]
     at.segmented_control(key="train_recipe").set_value("tutorial").run()
     assert with_name(at.caption, f"**tutorial**: {RECIPE_NOTES['tutorial']}.")
 
@@ -98,8 +98,8 @@ def test_recipe_notes_show_whole_and_the_held_out_share_only_for_a_held_out_spli
 def test_start_shows_the_time_earlier_runs_of_the_model_and_size_took(workspace_run: Path) -> None:
     at = open_page("train")
     assert not with_name(at.caption, "Should take")  # no earlier compact run at 64 px
-    at.selectbox(key="train_studio_model").set_value("tutorial")
-    at.number_input(key="train_studio_size").set_value(32).run()
+    at.selectbox(key=f"train_{DEFAULT_RECIPE}_model").set_value("tutorial")
+    at.number_input(key=f"train_{DEFAULT_RECIPE}_size").set_value(32).run()
     assert_clean(at)
     assert with_name(at.caption, "from 1 earlier run of tutorial at 32 px.")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from simpsons_core.cli.main import main as cli_main
-from simpsons_core.config import STUDIO_AUGMENT, AugmentConfig, TrainConfig, recipe
+from simpsons_core.config import DEFAULT_RECIPE, STUDIO_AUGMENT, AugmentConfig, TrainConfig, recipe
 
 keras = pytest.importorskip("keras")
 
@@ -60,7 +60,16 @@ def test_the_tutorial_recipe_is_the_seed_exactly() -> None:
     assert learning_rate(config, steps_per_epoch=195) == 1e-3  # a constant, not a schedule
 
 
-def test_the_studio_recipe_is_the_default_and_validates_without_leaks() -> None:
+def test_the_pretrained_recipe_is_the_default_and_fine_tunes_lite0_with_the_studio_augmentation() -> None:
+    config = recipe(DEFAULT_RECIPE)
+    assert DEFAULT_RECIPE == "pretrained" and config.recipe == "pretrained"
+    assert (config.model, config.image_size, config.validation) == ("lite0", 128, "split")
+    assert (
+        config.augment == STUDIO_AUGMENT and config.augment.rescale == 1 / 255
+    )  # what Lite0's input expects
+
+
+def test_the_studio_recipe_is_the_field_defaults_and_validates_without_leaks() -> None:
     config = recipe("studio")
     assert config == TrainConfig()
     assert (config.model, config.validation, config.lr_schedule) == ("compact", "split", "cosine")
@@ -85,7 +94,7 @@ def test_the_cli_overrides_the_schedule_and_the_augmentation(capsys: pytest.Capt
     args = build_parser().parse_args(["train", "--recipe", "tutorial", "--lr-schedule", "cosine"])
     assert config_from_args(args) == recipe("tutorial").replace(lr_schedule="cosine")
     args = build_parser().parse_args(["train", "--augment", "tutorial"])
-    assert config_from_args(args) == recipe("studio").replace(augment=AugmentConfig())
+    assert config_from_args(args) == recipe(DEFAULT_RECIPE).replace(augment=AugmentConfig())
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--lr-schedule", "step"])
     assert "invalid choice: 'step'" in capsys.readouterr().err
