@@ -81,7 +81,7 @@ def test_training_shows_live_curves_reattaches_after_refresh_and_completes(
     expect(page.get_by_role("button", name="Cancel")).to_be_visible()
 
     page.reload()  # a refresh finds the running run again
-    expect(page.get_by_text(re.compile(r"^\d{8}-\d{6}-compact-data"))).to_be_visible(timeout=SLOW_MS)
+    expect(page.get_by_text(re.compile(r"^\d{8}-\d{6}-[a-z0-9-]+-data"))).to_be_visible(timeout=SLOW_MS)
     expect(page.get_by_role("button", name="Cancel")).to_be_visible()
 
     expect(alert(page, "Completed.")).to_be_visible(timeout=TRAINING_LIMIT_MS)
