@@ -11,7 +11,6 @@ import subprocess
 import sys
 import zipfile
 from collections import OrderedDict
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -30,12 +29,9 @@ ESPRESSO = 967
 
 
 @pytest.fixture(scope="module")
-def lite0_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def lite0_home(module_workspace: Path) -> Path:
     """One SIMPSONS_HOME for this module's model tests, so the weights are converted once, not per test."""
-    home = tmp_path_factory.mktemp("lite0-home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SIMPSONS_HOME", str(home))
-        yield home
+    return module_workspace
 
 
 def shipped_pth() -> Path:

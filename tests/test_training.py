@@ -12,7 +12,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -70,12 +70,9 @@ def load_and_predict(path: Path, count: int = 3) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def home(module_workspace: Path) -> Path:
     """One workspace for the module's shared run."""
-    folder = tmp_path_factory.mktemp("training-home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SIMPSONS_HOME", str(folder))
-        yield folder
+    return module_workspace
 
 
 @pytest.fixture(scope="module")
