@@ -39,6 +39,7 @@ SLIDERS = (
     ("contrast", "Contrast", 0.9, 0.05, "0.2 scales contrast by 0.8 to 1.2."),
     ("saturation", "Saturation", 0.9, 0.05, "Largest saturation change, as a share."),
     ("hue", "Hue", 0.5, 0.01, "Largest hue rotation, as a share of the colour wheel."),
+    ("greyscale", "Greyscale share", 1.0, 0.05, "The share of pictures made grey, like prints, sketches."),
 )
 
 

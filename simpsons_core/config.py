@@ -75,6 +75,7 @@ class AugmentConfig:
         contrast: maximum contrast change, as a fraction (0.2 gives 0.8-1.2x).
         saturation: maximum saturation change, as a fraction.
         hue: maximum hue rotation, as a fraction of the colour wheel (0-0.5).
+        greyscale: the share of images turned grey, as drawings, sketches and prints are (0-1).
     """
 
     rescale: float = 1.0 / 255.0
@@ -90,6 +91,7 @@ class AugmentConfig:
     contrast: float = 0.0
     saturation: float = 0.0
     hue: float = 0.0
+    greyscale: float = 0.0
 
     def __post_init__(self) -> None:
         if self.fill_mode not in FILL_MODES:
@@ -107,6 +109,7 @@ class AugmentConfig:
         ):
             check_number(name, getattr(self, name), low=0, high=1, high_open=True)
         check_number("hue", self.hue, low=0, high=0.5)
+        check_number("greyscale", self.greyscale, low=0, high=1)
         check_number("shear_degrees", self.shear_degrees, low=0, high=90, high_open=True)
         check_number("rotation_degrees", self.rotation_degrees, low=0, high=180)
         check_number("rescale", self.rescale, low=0, low_open=True)

@@ -159,6 +159,26 @@ def test_saturation_and_hue_leave_grey_alone_but_brightness_does_not():
     assert np.abs(brighter - 120).max() > 10 and brighter.max() <= 255
 
 
+def test_greyscale_turns_about_its_share_of_images_grey_and_leaves_the_others_alone(pictures):
+    colourful = np.repeat(pictures, 8, axis=0)  # 8 x 8 = 64 draws
+    result = augmented(colourful, only(greyscale=0.5))
+    grey = np.abs(result[..., 0] - result[..., 1]).max(axis=(1, 2)) < 1.0
+    assert 16 <= grey.sum() <= 48
+    np.testing.assert_allclose(result[~grey], colourful[~grey], atol=1e-3)
+    luma = colourful[grey].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    np.testing.assert_allclose(result[grey][..., 0], luma, atol=0.6)
+
+
+def test_a_later_effect_leaves_the_draws_of_the_others_unchanged(pictures):
+    """Runs made before greyscale existed repeat exactly: it draws from its own stream, so the warps and
+    flips of the same seed are the same with it on."""
+    geometry = only(rotation_degrees=30.0, crop_area=0.5, horizontal_flip=True)
+    warped = augmented(pictures, geometry)
+    with_grey = augmented(pictures, dataclasses.replace(geometry, greyscale=1.0))
+    luma = warped @ np.array([0.299, 0.587, 0.114], np.float32)
+    np.testing.assert_allclose(with_grey[..., 1], luma, atol=0.6)
+
+
 def test_contrast_keeps_each_images_mean_and_changes_its_spread(pictures):
     result = augmented(pictures, only(contrast=0.5))
     np.testing.assert_allclose(result.mean(axis=(1, 2, 3)), pictures.mean(axis=(1, 2, 3)), atol=3.0)

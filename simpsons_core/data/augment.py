@@ -46,6 +46,8 @@ _EFFECTS = (
     "saturation",
     "hue",
 )
+# Effects added later draw from their own stream (a fold of the batch seed), so runs made before them repeat.
+_LATER_EFFECTS = ("greyscale",)
 
 
 # Rec. 601 luma weights, and RGB to YIQ (luma and two colour axes) to rotate hues about the grey axis.
@@ -74,6 +76,9 @@ def augment_batch(images: tf.Tensor, config: AugmentConfig, seed: tf.Tensor | tu
     images = tf.cast(images, tf.float32)
     draws = tf.random.stateless_uniform([tf.shape(images)[0], len(_EFFECTS)], tf.cast(seed, tf.int64))
     uniform = dict(zip(_EFFECTS, tf.unstack(draws, num=len(_EFFECTS), axis=1), strict=True))
+    later_seed = tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), 1)
+    later = tf.random.stateless_uniform([tf.shape(images)[0], len(_LATER_EFFECTS)], later_seed)
+    uniform.update(zip(_LATER_EFFECTS, tf.unstack(later, num=len(_LATER_EFFECTS), axis=1), strict=True))
     if _has_geometry(config):
         warped = _warp(images, _geometry(config, uniform, tf.shape(images)), config.fill_mode)
         images = tf.ensure_shape(warped, images.shape)
@@ -213,13 +218,14 @@ def _fill_index(index: tf.Tensor, size: tf.Tensor, fill_mode: str) -> tf.Tensor:
 
 
 def _colour(images: tf.Tensor, config: AugmentConfig, uniform: dict[str, tf.Tensor]) -> tf.Tensor:
-    """Brightness, contrast, saturation and hue: one affine colour map per image, then a clip to 0-255.
+    """Brightness, contrast, saturation, hue and greyscale: one affine colour map per image, then a clip to
+    0-255.
 
     Contrast scales each channel about the image's mean; saturation blends with the grey (luma) image; hue
     rotates colours about the grey axis in YIQ space. As one fused linear map this costs a fifth of the CPU of
     plain tf ops, and a small fraction of an HSV round trip (`tf.image.rgb_to_hsv`).
     """
-    if not (config.brightness or config.contrast or config.saturation or config.hue):
+    if not (config.brightness or config.contrast or config.saturation or config.hue or config.greyscale):
         return images
     contrast = 1.0 + _symmetric(uniform["contrast"], config.contrast)
     brightness = _symmetric(uniform["brightness"], config.brightness) * 255.0
@@ -234,6 +240,9 @@ def _colour(images: tf.Tensor, config: AugmentConfig, uniform: dict[str, tf.Tens
             tf.stack([ones, zeros, zeros, zeros, cos, sin, zeros, -sin, cos], axis=1), [-1, 3, 3]
         )
         matrix = matrix @ (_RGB_TO_YIQ.T @ rotation @ _YIQ_TO_RGB.T)
+    if config.greyscale:
+        grey = tf.cast(uniform["greyscale"] < config.greyscale, tf.float32)[:, None, None]
+        matrix = matrix @ (grey * (_LUMA[:, None] * tf.ones([1, 3])) + (1.0 - grey) * tf.eye(3))
     return _recolour(images, contrast, brightness, matrix)
 
 
