@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from simpsons_core.inference.evaluate import SPLITS
+from simpsons_core.runs.lookup import RUN_ARGUMENT_HELP
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "evaluation-<split>.json in the run folder."
         ),
     )
-    parser.add_argument("run", metavar="RUN", help="run id, run folder, or 'latest' (newest completed run)")
+    parser.add_argument("run", metavar="RUN", help=RUN_ARGUMENT_HELP)
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
         "--split",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from simpsons_core.runs.lookup import RUN_ARGUMENT_HELP
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -12,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="show which part of an image drove the prediction (Grad-CAM)",
         description="Save the image with a Grad-CAM heatmap (red: most important) for the predicted class.",
     )
-    parser.add_argument("run", metavar="RUN", help="run id, run folder, or 'latest' (newest completed run)")
+    parser.add_argument("run", metavar="RUN", help=RUN_ARGUMENT_HELP)
     parser.add_argument("image", metavar="IMAGE", type=Path, help="the image to explain")
     parser.add_argument(
         "-o",

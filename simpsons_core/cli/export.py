@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from simpsons_core.inference.export import CHECK_IMAGES, EXPORT_FORMATS
+from simpsons_core.runs.lookup import RUN_ARGUMENT_HELP
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "probability difference)."
         ),
     )
-    parser.add_argument("run", metavar="RUN", help="run id, run folder, or 'latest' (newest completed run)")
+    parser.add_argument("run", metavar="RUN", help=RUN_ARGUMENT_HELP)
     parser.add_argument(
         "--format",
         dest="formats",

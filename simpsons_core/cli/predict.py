@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from simpsons_core.runs.lookup import RUN_ARGUMENT_HELP
+
 _SKIPPED_NAMED = 10  # names listed in the "skipped" line; the rest are counted
 
 
@@ -19,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="classify images with a trained run",
         description="Classify image files and folders (searched recursively) with a run's best model.",
     )
-    parser.add_argument("run", metavar="RUN", help="run id, run folder, or 'latest' (newest completed run)")
+    parser.add_argument("run", metavar="RUN", help=RUN_ARGUMENT_HELP)
     parser.add_argument("paths", metavar="PATH", nargs="+", type=Path, help="image files or folders")
     parser.add_argument(
         "--csv", type=Path, metavar="OUT", help="also write one row per image to this CSV file"

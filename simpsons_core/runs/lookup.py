@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from simpsons_core.data.folders import DatasetLayout
 
 LATEST = "latest"
+# How a command-line argument that names a run is described (every command that uses a run's model).
+RUN_ARGUMENT_HELP = "run id, run folder, or 'latest' (newest completed run)"
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
