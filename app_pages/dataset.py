@@ -19,7 +19,7 @@ from simpsons_core.data.scan import (
     letterboxed,
     scan_dataset,
 )
-from simpsons_core.runs.summary import format_seconds
+from simpsons_core.run.summary import format_seconds
 
 SAMPLES_PER_CLASS = 8
 PAIRS_SHOWN = 8

@@ -23,7 +23,7 @@ from simpsons_core.inference.evaluate import (
     most_confident_first,
     read_evaluation,
 )
-from simpsons_core.runs.lookup import trained_on
+from simpsons_core.run.lookup import trained_on
 
 MISTAKES_SHOWN = 24
 GALLERY_COLUMNS = 6

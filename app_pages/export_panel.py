@@ -19,7 +19,7 @@ import streamlit as st
 
 from app_pages.shared import EXPECTED_ERRORS
 from simpsons_core.inference.export import EXPORT_FORMATS, export_run
-from simpsons_core.runs.folder import RunInfo
+from simpsons_core.run.folder import RunInfo
 
 MANIFEST = "manifest.json"
 DEFAULT_FORMATS = ["keras"]

@@ -8,7 +8,7 @@ from app_pages.catalogue import HOME, PAGES
 from app_pages.shared import EXPECTED_ERRORS, active_dataset, dataset_layout, run_label
 from simpsons_core import paths, settings
 from simpsons_core.data import zip_import
-from simpsons_core.runs.lookup import list_runs
+from simpsons_core.run.lookup import list_runs
 
 NOTICE = "home_notice"
 

@@ -21,7 +21,7 @@ from simpsons_core.data.folders import detect_layout
 from simpsons_core.data.images import open_rgb
 from simpsons_core.inference.explain import explain
 from simpsons_core.inference.predict import Prediction, Predictor, csv_text, model_key
-from simpsons_core.runs.summary import verdict_sentence
+from simpsons_core.run.summary import verdict_sentence
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif"]
 SHOWN_SIDE = 320

@@ -17,9 +17,9 @@ from simpsons_core import settings
 from simpsons_core.data.folders import DatasetLayout, detect_layout
 from simpsons_core.data.images import ImageError, open_rgb
 from simpsons_core.errors import EXPECTED_ERRORS
-from simpsons_core.runs.folder import RunInfo
-from simpsons_core.runs.lookup import list_runs
-from simpsons_core.runs.summary import run_label
+from simpsons_core.run.folder import RunInfo
+from simpsons_core.run.lookup import list_runs
+from simpsons_core.run.summary import run_label
 
 
 @contextmanager

@@ -18,12 +18,12 @@ from app_pages.shared import EXPECTED_ERRORS, active_dataset, dataset_layout, ru
 from simpsons_core import paths, settings
 from simpsons_core.charts import learning_curves_figure, runs_overlay_figure
 from simpsons_core.config import DEFAULT_RECIPE, RECIPE_NOTES, RECIPES, TrainConfig, recipe
-from simpsons_core.runs.folder import RunInfo
-from simpsons_core.runs.launcher import cancel_run, start_run
-from simpsons_core.runs.lock import RunBusyError, lock_holder
-from simpsons_core.runs.lookup import list_runs, read_run
-from simpsons_core.runs.manage import delete_run, rename_run
-from simpsons_core.runs.summary import (
+from simpsons_core.run.folder import RunInfo
+from simpsons_core.run.launcher import cancel_run, start_run
+from simpsons_core.run.lock import RunBusyError, lock_holder
+from simpsons_core.run.lookup import list_runs, read_run
+from simpsons_core.run.manage import delete_run, rename_run
+from simpsons_core.run.summary import (
     calibration_line,
     estimate_seconds,
     history_rows,

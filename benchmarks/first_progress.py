@@ -24,8 +24,8 @@ POLL_SECONDS = 0.02
 def measure_first_progress(data_dir: str, timeout: float = 120.0) -> dict[str, Any]:
     """Start a run with the default recipe on `data_dir`, wait for its first metrics line, then cancel it."""
     from simpsons_core.config import DEFAULT_RECIPE, recipe
-    from simpsons_core.runs import launcher, lookup
-    from simpsons_core.runs.folder import METRICS_FILE, STATUS_FILE
+    from simpsons_core.run import launcher, lookup
+    from simpsons_core.run.folder import METRICS_FILE, STATUS_FILE
 
     started = time.perf_counter()
     run_id = launcher.start_run(recipe(DEFAULT_RECIPE).replace(data_dir=data_dir))

@@ -145,7 +145,7 @@ class RecipeResult:
 def train_recipe(row: str, data: Path, quick: bool, evals: Sequence[Path] = ()) -> RecipeResult:
     """Train one row's recipe on `data` in a fresh process (workspace: $SIMPSONS_HOME), then score it, also on
     each folder of `evals`."""
-    from simpsons_core.runs import lookup
+    from simpsons_core.run import lookup
 
     recipe, options = RECIPE_RUNS[row]
     command = [sys.executable, "-m", "simpsons_core", "train", "--data", str(data), "--recipe", recipe]

@@ -14,7 +14,7 @@ from plotly.subplots import make_subplots
 from simpsons_core.inference.calibration import CoveragePoint, ReliabilityBin
 from simpsons_core.inference.evaluate import Evaluation
 from simpsons_core.inference.predict import Prediction
-from simpsons_core.runs.folder import RunInfo
+from simpsons_core.run.folder import RunInfo
 
 SPLIT_COLOURS = {"train": "#F5A300", "test": "#1F77B4", "validation": "#2CA02C"}
 CURVE_COLOURS = {"training": "#F5A300", "validation": "#1F77B4"}

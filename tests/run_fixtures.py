@@ -9,7 +9,7 @@ import pytest
 
 from simpsons_core.config import TrainConfig
 from simpsons_core.inference.calibration import MIN_ANSWERED, TARGET_ACCURACY
-from simpsons_core.runs.folder import Calibration, RunFolder
+from simpsons_core.run.folder import Calibration, RunFolder
 
 
 @pytest.fixture(scope="session")

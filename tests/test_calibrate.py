@@ -14,8 +14,8 @@ from simpsons_core.config import TrainConfig
 from simpsons_core.data.decoding import DecodedImages, decode_images
 from simpsons_core.data.folders import detect_layout
 from simpsons_core.inference.calibration import MIN_ANSWERED, TARGET_ACCURACY, apply_temperature
-from simpsons_core.runs.folder import RunFolder
-from simpsons_core.runs.lookup import read_run
+from simpsons_core.run.folder import RunFolder
+from simpsons_core.run.lookup import read_run
 from simpsons_core.training.calibrate import calibrate_run, fit_calibration
 
 pytest_plugins = ["run_fixtures"]

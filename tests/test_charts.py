@@ -20,7 +20,7 @@ from simpsons_core.charts import (
 from simpsons_core.inference.calibration import CoveragePoint, ReliabilityBin
 from simpsons_core.inference.evaluate import Evaluation
 from simpsons_core.inference.predict import Prediction
-from simpsons_core.runs.folder import RunInfo
+from simpsons_core.run.folder import RunInfo
 
 LABELS = ["bart", "homer", "lisa"]
 

@@ -17,7 +17,7 @@ from PIL import Image
 from simpsons_core.cli.main import build_parser, main
 from simpsons_core.inference.explain import MIN_OVERLAY_SIDE
 from simpsons_core.inference.export import CHECK_IMAGES
-from simpsons_core.runs import lookup
+from simpsons_core.run import lookup
 from simpsons_core.tf_notices import KNOWN_NOTICES
 
 pytest_plugins = ["run_fixtures"]

@@ -1,4 +1,4 @@
-"""`runs` on the command line and `runs.manage`: the table, `show latest`, rename, delete to the trash."""
+"""`runs` on the command line and `run.manage`: the table, `show latest`, rename, delete to the trash."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 
 from simpsons_core import paths
 from simpsons_core.cli.main import main
-from simpsons_core.runs import manage, process
-from simpsons_core.runs.folder import RunFolder
+from simpsons_core.run import manage, process
+from simpsons_core.run.folder import RunFolder
 
 
 def make_run(run_id: str, state: str = "completed", model: str = "compact", **status: object) -> Path:

@@ -27,10 +27,10 @@ from simpsons_core.cli.main import main
 from simpsons_core.config import AugmentConfig, TrainConfig
 from simpsons_core.inference.evaluate import evaluate
 from simpsons_core.inference.predict import NO_PROBABILITIES, Predictor
-from simpsons_core.runs import launcher, lock
-from simpsons_core.runs.folder import LAUNCHER_STOPPED, RunFolder
-from simpsons_core.runs.lookup import read_run, resolve_run, run_dataset
-from simpsons_core.runs.summary import history_rows, progress_text
+from simpsons_core.run import launcher, lock
+from simpsons_core.run.folder import LAUNCHER_STOPPED, RunFolder
+from simpsons_core.run.lookup import read_run, resolve_run, run_dataset
+from simpsons_core.run.summary import history_rows, progress_text
 
 pytest_plugins = ["run_fixtures"]
 
@@ -352,7 +352,7 @@ def test_a_launcher_killed_before_the_training_process_started_leaves_a_failed_r
         f"""
         import os, signal
         from simpsons_core.config import TrainConfig
-        from simpsons_core.runs import launcher
+        from simpsons_core.run import launcher
 
         real_replace = os.replace
 

@@ -92,7 +92,7 @@ def colour_run(workspace: Path, colour_dataset: Path) -> str:
     """A completed run whose model's outputs are known in closed form."""
     import keras
 
-    from simpsons_core.runs.launcher import create_completed_run
+    from simpsons_core.run.launcher import create_completed_run
 
     model = keras.Sequential(
         [
@@ -219,7 +219,7 @@ def run_copy(trained_run: Path, tmp_path: Path) -> Path:
 
 def test_validation_split_is_the_runs_own(run_copy: Path) -> None:
     from simpsons_core.data.splits import split_for_training
-    from simpsons_core.runs.lookup import resolve_run, run_dataset
+    from simpsons_core.run.lookup import resolve_run, run_dataset
 
     info = resolve_run(run_copy)
     _, validation = split_for_training(run_dataset(info), info.train_config())
@@ -232,7 +232,7 @@ def test_validation_split_is_the_runs_own(run_copy: Path) -> None:
 
 def test_test_split_carries_the_overlap_note(run_copy: Path) -> None:
     from simpsons_core.data.splits import overlap_with_training
-    from simpsons_core.runs.lookup import resolve_run, run_dataset
+    from simpsons_core.run.lookup import resolve_run, run_dataset
 
     evaluation = evaluate(run_copy, split="test")
     overlap = overlap_with_training(run_dataset(resolve_run(run_copy)))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from simpsons_core.config import TrainConfig
-from simpsons_core.runs.lookup import read_run
+from simpsons_core.run.lookup import read_run
 
 pytestmark = pytest.mark.slow
 

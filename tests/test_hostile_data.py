@@ -26,7 +26,7 @@ from simpsons_core.data.images import MAX_IMAGE_BYTES, ImageError, load_pixels
 from simpsons_core.data.scan import scan_dataset
 from simpsons_core.data.scan_cache import inspect_file
 from simpsons_core.data.splits import check_trainable, split_for_training
-from simpsons_core.runs import launcher, lock
+from simpsons_core.run import launcher, lock
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -11,7 +11,7 @@ import pytest
 from simpsons_core.cli.main import main
 from simpsons_core.inference.import_weights import import_weights, parse_labels
 from simpsons_core.inference.predict import Predictor
-from simpsons_core.runs.lookup import resolve_run
+from simpsons_core.run.lookup import resolve_run
 
 LABELS = ["bart_simpson", "homer_simpson", "lisa_simpson", "marge_simpson"]
 # Layer names as a fresh Keras 2 session named the tutorial's Sequential layers.

@@ -14,8 +14,8 @@ from page_helpers import assert_clean, open_page, texts, with_name
 
 from simpsons_core import paths, settings
 from simpsons_core.config import DEFAULT_RECIPE, RECIPE_NOTES, AugmentConfig
-from simpsons_core.runs.lookup import list_runs, read_run
-from simpsons_core.runs.summary import honest_accuracy
+from simpsons_core.run.lookup import list_runs, read_run
+from simpsons_core.run.summary import honest_accuracy
 
 pytest_plugins = ["page_fixtures", "run_fixtures"]
 

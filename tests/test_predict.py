@@ -15,7 +15,7 @@ from run_fixtures import record_threshold
 
 from simpsons_core.cli.main import main
 from simpsons_core.inference.predict import Prediction, Predictor, image_files, model_key
-from simpsons_core.runs.lookup import resolve_run
+from simpsons_core.run.lookup import resolve_run
 
 pytest_plugins = ["run_fixtures"]
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from simpsons_core.config import TrainConfig
-from simpsons_core.runs.folder import RunInfo
-from simpsons_core.runs.lookup import read_run
-from simpsons_core.runs.summary import (
+from simpsons_core.run.folder import RunInfo
+from simpsons_core.run.lookup import read_run
+from simpsons_core.run.summary import (
     FIRST_STEP,
     estimate_seconds,
     format_seconds,

@@ -15,8 +15,8 @@ import pytest
 
 from simpsons_core import paths
 from simpsons_core.config import TrainConfig
-from simpsons_core.runs import launcher, lock, lookup, process
-from simpsons_core.runs.folder import UNEXPECTED_END, RunFolder
+from simpsons_core.run import launcher, lock, lookup, process
+from simpsons_core.run.folder import UNEXPECTED_END, RunFolder
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -84,8 +84,8 @@ def test_two_starts_at_the_same_instant_from_processes_make_one_run(workspace, t
         f"""
         import os, sys, time
         from pathlib import Path
-        from simpsons_core.runs import launcher, lock, lookup, process
-        from simpsons_core.runs.folder import UNEXPECTED_END, RunFolder
+        from simpsons_core.run import launcher, lock, lookup, process
+        from simpsons_core.run.folder import UNEXPECTED_END, RunFolder
         from simpsons_core.config import TrainConfig
 
         def meet(name):

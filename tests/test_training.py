@@ -21,8 +21,8 @@ import pytest
 from simpsons_core import paths
 from simpsons_core.config import TrainConfig
 from simpsons_core.data.demo import CLASSES
-from simpsons_core.runs import launcher, lock, lookup
-from simpsons_core.runs.folder import LOG_FILE, RunFolder, RunInfo
+from simpsons_core.run import launcher, lock, lookup
+from simpsons_core.run.folder import LOG_FILE, RunFolder, RunInfo
 from tests.test_hostile_data import write_classes
 
 pytestmark = pytest.mark.slow

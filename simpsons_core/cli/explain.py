@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from simpsons_core.runs.lookup import RUN_ARGUMENT_HELP
+from simpsons_core.run.lookup import RUN_ARGUMENT_HELP
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from simpsons_core.cli.runs import warn_about_model
     from simpsons_core.inference.explain import explain
     from simpsons_core.inference.predict import Predictor
-    from simpsons_core.runs.lookup import resolve_run
+    from simpsons_core.run.lookup import resolve_run
     from simpsons_core.tf_notices import import_tensorflow
 
     info = resolve_run(args.run)

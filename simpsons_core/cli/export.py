@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from simpsons_core.inference.export import CHECK_IMAGES, EXPORT_FORMATS
-from simpsons_core.runs.lookup import RUN_ARGUMENT_HELP
+from simpsons_core.run.lookup import RUN_ARGUMENT_HELP
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from simpsons_core.cli.runs import warn_about_model
     from simpsons_core.inference.export import export_run
     from simpsons_core.inference.predict import image_files
-    from simpsons_core.runs.lookup import resolve_run
+    from simpsons_core.run.lookup import resolve_run
     from simpsons_core.tf_notices import import_tensorflow
 
     info = resolve_run(args.run)

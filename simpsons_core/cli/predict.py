@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from simpsons_core.runs.lookup import RUN_ARGUMENT_HELP
+from simpsons_core.run.lookup import RUN_ARGUMENT_HELP
 
 _SKIPPED_NAMED = 10  # names listed in the "skipped" line; the rest are counted
 
@@ -37,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
 
     from simpsons_core.cli.runs import warn_about_model
     from simpsons_core.inference.predict import Predictor, check_csv_path, image_files, write_csv
-    from simpsons_core.runs.lookup import resolve_run
-    from simpsons_core.runs.summary import verdict_sentence
+    from simpsons_core.run.lookup import resolve_run
+    from simpsons_core.run.summary import verdict_sentence
     from simpsons_core.tf_notices import import_tensorflow
 
     if args.csv:

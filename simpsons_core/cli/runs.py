@@ -8,10 +8,10 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from simpsons_core.runs.summary import calibration_line, honest_accuracy, started_text
+from simpsons_core.run.summary import calibration_line, honest_accuracy, started_text
 
 if TYPE_CHECKING:
-    from simpsons_core.runs.folder import RunInfo
+    from simpsons_core.run.folder import RunInfo
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from simpsons_core.runs import launcher, lookup, manage
+    from simpsons_core.run import launcher, lookup, manage
 
     if args.action == "list":
         infos = lookup.list_runs()

@@ -119,7 +119,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from simpsons_core.runs import launcher, lookup
+    from simpsons_core.run import launcher, lookup
 
     if args.run_dir is not None:
         return _run_child(args.run_dir)
@@ -145,8 +145,8 @@ def _use_active_dataset(args: argparse.Namespace) -> None:
 
 def _run_child(folder: Path) -> int:
     """The detached process of `launcher.start_run`: train the config.json in `folder`."""
-    from simpsons_core.runs import lock, lookup
-    from simpsons_core.runs.folder import RunFolder
+    from simpsons_core.run import lock, lookup
+    from simpsons_core.run.folder import RunFolder
     from simpsons_core.tf_notices import import_tensorflow_in_background
     from simpsons_core.training.trainer import train_in_foreground
 
@@ -187,7 +187,7 @@ def _train_with_progress_bar(config: TrainConfig, folder: Path) -> int:
         info = train_in_foreground(config, folder, progress=show)
     finally:
         bar.close()
-    from simpsons_core.runs.summary import honest_accuracy
+    from simpsons_core.run.summary import honest_accuracy
 
     print(f"Run {info.id} {info.state}, {honest_accuracy(info).line('best validation accuracy')}.")
     if info.error:

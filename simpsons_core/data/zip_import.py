@@ -25,7 +25,7 @@ from typing import BinaryIO
 
 from simpsons_core import paths
 from simpsons_core.data.images import is_image_name
-from simpsons_core.runs.process import process_alive
+from simpsons_core.run.process import process_alive
 
 MAX_TOTAL_BYTES = 2 * 1024**3
 MAX_FILES = 50_000

@@ -20,12 +20,12 @@ import numpy as np
 
 from simpsons_core.data.images import is_image_name
 from simpsons_core.inference.calibration import CoveragePoint, TrustSummary, coverage_curve, trust_summary
-from simpsons_core.runs.folder import CONFIG_FILE
-from simpsons_core.runs.lookup import resolve_run, run_dataset
+from simpsons_core.run.folder import CONFIG_FILE
+from simpsons_core.run.lookup import resolve_run, run_dataset
 
 if TYPE_CHECKING:
     from simpsons_core.data.folders import DatasetLayout, LabelledImage
-    from simpsons_core.runs.folder import RunInfo
+    from simpsons_core.run.folder import RunInfo
 
 # The run's own images an evaluation can use; any other folder is saved as "folder:<its name>".
 SPLITS = ("validation", "test")

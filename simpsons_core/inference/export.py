@@ -29,11 +29,11 @@ import numpy as np
 from simpsons_core import atomic
 from simpsons_core.data.images import ImageError, ImageSource
 from simpsons_core.inference.predict import Predictor
-from simpsons_core.runs.lookup import resolve_run
+from simpsons_core.run.lookup import resolve_run
 from simpsons_core.tf_notices import without_known_notices
 
 if TYPE_CHECKING:
-    from simpsons_core.runs.folder import RunInfo
+    from simpsons_core.run.folder import RunInfo
 
 EXPORT_FORMATS = ("keras", "savedmodel", "tflite", "tflite-int8", "onnx")
 # Images each export is compared on by default: a dataset's whole test split of 200, as the README measured.
@@ -206,7 +206,7 @@ def _check_pixels(
 
 def dataset_sample(info: RunInfo, limit: int) -> list[Path]:
     """Up to `limit` image paths spread evenly over the run's dataset (its test split when it has one)."""
-    from simpsons_core.runs.lookup import run_dataset
+    from simpsons_core.run.lookup import run_dataset
 
     try:
         layout = run_dataset(info)

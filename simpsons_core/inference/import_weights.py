@@ -91,7 +91,7 @@ def import_weights(h5_path: str | Path, labels: list[str], name: str | None = No
             e.g. bart_simpson, homer_simpson, lisa_simpson, marge_simpson.
         name: a readable name for the run id (default: the file's name).
     """
-    from simpsons_core.runs.launcher import create_completed_run
+    from simpsons_core.run.launcher import create_completed_run
     from simpsons_core.training.models import build_model
 
     image_size, weights = tutorial_weights(read_keras2_weights(h5_path), len(labels))

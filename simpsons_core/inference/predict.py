@@ -26,12 +26,12 @@ import numpy as np
 
 from simpsons_core.config import AugmentConfig
 from simpsons_core.data.images import ImageError, ImageSource, is_image_name, load_pixels
-from simpsons_core.runs.lookup import resolve_run
+from simpsons_core.run.lookup import resolve_run
 
 if TYPE_CHECKING:
     import keras
 
-    from simpsons_core.runs.folder import RunInfo
+    from simpsons_core.run.folder import RunInfo
 
 # What a picture gets instead of "nan%" from a model whose weights became NaN (or whose output overflowed).
 NO_PROBABILITIES = "the model gave no usable probabilities (NaN): retrain it"

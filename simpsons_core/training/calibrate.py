@@ -30,8 +30,8 @@ from simpsons_core.inference.calibration import (
     fold_temperature,
     negative_log_likelihood,
 )
-from simpsons_core.runs.folder import Calibration, RunFolder
-from simpsons_core.runs.summary import calibration_line
+from simpsons_core.run.folder import Calibration, RunFolder
+from simpsons_core.run.summary import calibration_line
 
 if TYPE_CHECKING:
     from simpsons_core.config import TrainConfig

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from simpsons_core.runs.folder import RunFolder
+from simpsons_core.run.folder import RunFolder
 
 # The run folder is rewritten at most this often within an epoch: enough for a live curve, and a few ms of
 # bookkeeping per second never slows a training step noticeably.

@@ -1,4 +1,4 @@
-"""The Keras callback that keeps a run folder current while `fit` runs (see `simpsons_core.runs.folder` for
+"""The Keras callback that keeps a run folder current while `fit` runs (see `simpsons_core.run.folder` for
 the files)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 import keras
 
-from simpsons_core.runs.folder import RunFolder
+from simpsons_core.run.folder import RunFolder
 from simpsons_core.training.control import PROGRESS_INTERVAL_SECONDS, RunCancelled, RunProgress
 from simpsons_core.training.trainer import TrainingDiverged
 

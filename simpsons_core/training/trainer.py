@@ -1,5 +1,5 @@
 """The training loop of a run: data from the pipeline, a model built inside a `tf.distribute` strategy, and
-a Keras callback that keeps the run folder current (see `simpsons_core.runs.folder` for the files).
+a Keras callback that keeps the run folder current (see `simpsons_core.run.folder` for the files).
 
 `train_in_foreground` is what both the CLI's `train` command and the detached child of `launcher.start_run`
 call, so a run trained from a terminal and one started from the dashboard write the same folder the same way.
@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 from simpsons_core.config import TrainConfig
 from simpsons_core.data import decoding, demo, folders, splits
-from simpsons_core.runs.folder import RunFolder, RunInfo, now
-from simpsons_core.runs.lock import holding_lock
-from simpsons_core.runs.lookup import read_run
-from simpsons_core.runs.process import process_identity
+from simpsons_core.run.folder import RunFolder, RunInfo, now
+from simpsons_core.run.lock import holding_lock
+from simpsons_core.run.lookup import read_run
+from simpsons_core.run.process import process_identity
 from simpsons_core.training.control import (
     PROGRESS_INTERVAL_SECONDS,
     RunCancelled,

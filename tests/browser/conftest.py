@@ -55,7 +55,7 @@ def wait_for_health(url: str, server: subprocess.Popen, limit: float = 90.0) -> 
 
 def finish_runs(home: Path) -> None:
     """Ask any run still training to stop, so no training process outlives the tests."""
-    from simpsons_core.runs import launcher, lookup
+    from simpsons_core.run import launcher, lookup
 
     previous = os.environ.get("SIMPSONS_HOME")
     os.environ["SIMPSONS_HOME"] = str(home)

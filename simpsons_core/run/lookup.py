@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from simpsons_core import atomic, paths
-from simpsons_core.runs.folder import (
+from simpsons_core.run.folder import (
     CONFIG_FILE,
     LABELS_FILE,
     LAUNCHER_STOPPED,
@@ -27,8 +27,8 @@ from simpsons_core.runs.folder import (
     read_json,
     read_metrics,
 )
-from simpsons_core.runs.lock import lock_holder
-from simpsons_core.runs.process import process_alive
+from simpsons_core.run.lock import lock_holder
+from simpsons_core.run.process import process_alive
 
 if TYPE_CHECKING:
     from simpsons_core.data.folders import DatasetLayout

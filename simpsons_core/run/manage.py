@@ -12,8 +12,8 @@ from datetime import datetime
 from pathlib import Path
 
 from simpsons_core import paths
-from simpsons_core.runs.launcher import new_run_id
-from simpsons_core.runs.lookup import read_run, run_dir
+from simpsons_core.run.launcher import new_run_id
+from simpsons_core.run.lookup import read_run, run_dir
 
 # A run id starts with its start time (`20261124-141530-`), which is what makes ids sort by start.
 _STAMP_FORMAT = "%Y%m%d-%H%M%S"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from simpsons_core.runs.folder import Calibration, RunInfo
+from simpsons_core.run.folder import Calibration, RunInfo
 
 if TYPE_CHECKING:
     from simpsons_core.config import TrainConfig

@@ -20,10 +20,10 @@ from simpsons_core import paths
 from simpsons_core.config import TrainConfig
 from simpsons_core.data.folders import detect_layout
 from simpsons_core.data.splits import check_trainable
-from simpsons_core.runs.folder import RunFolder, now
-from simpsons_core.runs.lock import acquire_lock, hand_over_lock, release_lock
-from simpsons_core.runs.lookup import read_run, run_dir
-from simpsons_core.runs.process import process_identity, start_time_of
+from simpsons_core.run.folder import RunFolder, now
+from simpsons_core.run.lock import acquire_lock, hand_over_lock, release_lock
+from simpsons_core.run.lookup import read_run, run_dir
+from simpsons_core.run.process import process_identity, start_time_of
 
 _SLUG_LENGTH = 40
 

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from simpsons_core import atomic, paths
-from simpsons_core.runs.folder import now
-from simpsons_core.runs.process import process_alive, process_identity
+from simpsons_core.run.folder import now
+from simpsons_core.run.process import process_alive, process_identity
 
 LOCK_FILE = ".training.lock"
 _ATTEMPTS = 50
