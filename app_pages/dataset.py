@@ -10,13 +10,12 @@ import streamlit as st
 
 from app_pages.shared import active_dataset, dataset_layout, reported
 from simpsons_core.charts import class_counts_figure
-from simpsons_core.data.images import ImageError, open_rgb
+from simpsons_core.data.images import ImageError, letterboxed, open_rgb
 from simpsons_core.data.scan import (
     DuplicatePair,
     ScanPace,
     ScanReport,
     SplitDuplicates,
-    letterboxed,
     scan_dataset,
 )
 from simpsons_core.run.summary import format_seconds

@@ -9,12 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import streamlit as st
-from PIL import Image
 
 from app_pages.export_panel import export_panel
 from app_pages.shared import EXPECTED_ERRORS, active_dataset, pick_completed_run
 from simpsons_core.charts import confusion_figure, coverage_figure, reliability_figure
-from simpsons_core.data.images import ImageError, open_rgb
+from simpsons_core.data.images import ImageError, letterboxed, open_rgb
 from simpsons_core.inference.evaluate import (
     SPLITS,
     Evaluation,
@@ -30,7 +29,6 @@ GALLERY_COLUMNS = 6
 # Every mistake is shown in a square of this side, the picture shrunk to fit (never enlarged) and centred, so
 # the gallery is a regular grid whatever the images' shapes.
 THUMBNAIL_SIDE = 160
-LETTERBOX_COLOUR = (240, 242, 246)
 # The split evaluated on opening when it has no saved evaluation: training measured it already.
 AUTO_SPLIT = "validation"
 SPLIT_LABELS = {
@@ -148,16 +146,6 @@ def show_thumbnail(path: str, caption: str) -> None:
         st.caption(f"{caption} ({error})")
         return
     st.image(letterboxed(image, THUMBNAIL_SIDE), caption=caption, width=THUMBNAIL_SIDE)
-
-
-def letterboxed(image: Image.Image, side: int) -> Image.Image:
-    """`image` shrunk to fit a `side` square (a small one kept as it is, not blurred by enlarging) and centred
-    on a neutral background."""
-    image = image.copy()
-    image.thumbnail((side, side))
-    square = Image.new("RGB", (side, side), LETTERBOX_COLOUR)
-    square.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
-    return square
 
 
 st.title("Evaluate")

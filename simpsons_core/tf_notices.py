@@ -53,8 +53,8 @@ def import_tensorflow() -> None:
 
 
 def import_tensorflow_in_background() -> threading.Thread:
-    """`import_tensorflow` in a thread, for `train`: the trainer decodes images while TensorFlow imports (its
-    own import of Keras then waits for this one). Other stderr lines of that moment come out when it ends."""
+    """`import_tensorflow` in a thread, for the trainer: it finds and decodes images while TensorFlow imports.
+    Other stderr lines of that moment come out when the import ends."""
     thread = threading.Thread(target=import_tensorflow, name="import-tensorflow", daemon=True)
     thread.start()
     return thread

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, features
 
+from simpsons_core.data import images
 from simpsons_core.data.images import MAX_PIXELS
 from simpsons_core.inference.predict import Predictor
 
@@ -182,3 +183,14 @@ def half(data: bytes) -> bytes:
 def write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def test_letterboxed_images_of_any_shape_fill_the_same_square() -> None:
+    wide = images.letterboxed(Image.new("RGB", (200, 100), "red"), 64)
+    tall = images.letterboxed(Image.new("L", (30, 90), 0), 64)
+    assert wide.size == tall.size == (64, 64) and wide.mode == tall.mode == "RGB"
+    assert wide.getpixel((32, 0)) == images.LETTERBOX_FILL and wide.getpixel((32, 32)) == (255, 0, 0)
+    assert tall.getpixel((0, 32)) == images.LETTERBOX_FILL and tall.getpixel((32, 32)) == (0, 0, 0)
+    assert (
+        images.letterboxed(Image.new("RGB", (10, 10), "blue"), 64).getpixel((0, 0)) == images.LETTERBOX_FILL
+    )

@@ -10,7 +10,7 @@ import pytest
 from page_helpers import assert_clean, open_page, texts, with_name
 from PIL import Image
 
-from simpsons_core.data import scan
+from simpsons_core.data import images
 
 pytest_plugins = ["page_fixtures", "run_fixtures"]
 
@@ -80,14 +80,14 @@ def test_every_thumbnail_is_letterboxed_to_one_square(
 ) -> None:
     """Pictures of any shape take the same room, so the cards of a row line up."""
     boxed: list[tuple[int, int]] = []
-    letterboxed = scan.letterboxed
+    letterboxed = images.letterboxed
 
     def spy(image: Image.Image, side: int) -> Image.Image:
         result = letterboxed(image, side)
         boxed.append(result.size)
         return result
 
-    monkeypatch.setattr(scan, "letterboxed", spy)
+    monkeypatch.setattr(images, "letterboxed", spy)
     at = open_page("dataset")
     assert len(boxed) == len(at.image) >= 4 * 8 and len(set(boxed)) == 1
     (size,) = set(boxed)

@@ -15,11 +15,9 @@ from simpsons_core.cli import main
 from simpsons_core.data.demo import draw_scene
 from simpsons_core.data.near_duplicates import fingerprint, mirror_hashes
 from simpsons_core.data.scan import (
-    LETTERBOX_FILL,
     DuplicatePair,
     Leakage,
     ScanPace,
-    letterboxed,
     scan_dataset,
 )
 from simpsons_core.data.scan_cache import inspect_files
@@ -148,15 +146,6 @@ def test_scan_pace_gives_the_time_left_at_the_rate_so_far() -> None:
     assert (quarter.fraction, quarter.rate, quarter.seconds_left) == (0.25, 20.0, 15.0)
     assert ScanPace(done=400, total=400, elapsed=20.0).seconds_left == 0.0
     assert ScanPace(done=0, total=0, elapsed=0.0).fraction == 1.0
-
-
-def test_letterboxed_images_of_any_shape_fill_the_same_square() -> None:
-    wide = letterboxed(Image.new("RGB", (200, 100), "red"), 64)
-    tall = letterboxed(Image.new("L", (30, 90), 0), 64)
-    assert wide.size == tall.size == (64, 64) and wide.mode == tall.mode == "RGB"
-    assert wide.getpixel((32, 0)) == LETTERBOX_FILL and wide.getpixel((32, 32)) == (255, 0, 0)
-    assert tall.getpixel((0, 32)) == LETTERBOX_FILL and tall.getpixel((32, 32)) == (0, 0, 0)
-    assert letterboxed(Image.new("RGB", (10, 10), "blue"), 64).getpixel((0, 0)) == LETTERBOX_FILL
 
 
 def test_identical_files_within_a_split_and_under_two_labels(workspace: Path, leaky_dataset: Path) -> None:

@@ -147,10 +147,7 @@ def _run_child(folder: Path) -> int:
     """The detached process of `launcher.start_run`: train the config.json in `folder`."""
     from simpsons_core.run import lock, lookup
     from simpsons_core.run.folder import RunFolder
-    from simpsons_core.tf_notices import import_tensorflow_in_background
     from simpsons_core.training.trainer import train_in_foreground
-
-    import_tensorflow_in_background()
 
     config = lookup.read_run(folder).train_config()
     if config is None:
@@ -165,10 +162,8 @@ def _run_child(folder: Path) -> int:
 def _train_with_progress_bar(config: TrainConfig, folder: Path) -> int:
     from tqdm import tqdm
 
-    from simpsons_core.tf_notices import import_tensorflow_in_background
     from simpsons_core.training.trainer import train_in_foreground
 
-    import_tensorflow_in_background()
     print(f"Run {folder.name}: {folder}")
     bar = tqdm(total=0, unit="batch", dynamic_ncols=True, disable=None)
 

@@ -175,3 +175,18 @@ def resize(image: Image.Image, size: int) -> np.ndarray:
 def load_pixels(source: ImageSource, size: int) -> np.ndarray:
     """The one way any image becomes model input pixels: uint8 array of shape (size, size, 3)."""
     return resize(open_rgb(source, draft_size=size), size)
+
+
+# What a letterboxed thumbnail is padded with: Streamlit's light theme's secondary background, so the padding
+# reads as the card's frame rather than as part of the picture.
+LETTERBOX_FILL = (240, 242, 246)
+
+
+def letterboxed(image: Image.Image, side: int) -> Image.Image:
+    """`image` shrunk to fit a `side` x `side` square (a smaller one kept as it is, not blurred by
+    enlarging) and centred on it, so pictures of any shape side by side take the same room and line up."""
+    fitted = image.copy()
+    fitted.thumbnail((side, side))
+    box = Image.new("RGB", (side, side), LETTERBOX_FILL)
+    box.paste(fitted.convert("RGB"), ((side - fitted.width) // 2, (side - fitted.height) // 2))
+    return box

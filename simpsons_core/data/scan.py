@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from simpsons_core.data.folders import DatasetLayout, LabelledImage, Problem, class_problems, detect_layout
 from simpsons_core.data.images import CountProgress
@@ -40,9 +39,6 @@ from simpsons_core.data.near_duplicates import (
 from simpsons_core.data.scan_cache import FileInfo, fingerprints_of, inspect_files
 
 TINY_PIXELS = 32  # below this width or height an image carries little to learn from, even at 64 x 64
-# What a letterboxed thumbnail is padded with: Streamlit's light theme's secondary background, so the padding
-# reads as the card's frame rather than as part of the picture.
-LETTERBOX_FILL = (240, 242, 246)
 
 
 @dataclass
@@ -181,16 +177,6 @@ class ScanPace:
     def seconds_left(self) -> float | None:
         rate = self.rate
         return max(0, self.total - self.done) / rate if rate else None
-
-
-def letterboxed(image: Image.Image, side: int) -> Image.Image:
-    """`image` shrunk to fit a `side` x `side` square and centred on it (`LETTERBOX_FILL` around), so pictures
-    of any shape shown side by side take the same room and the cards holding them line up."""
-    fitted = image.copy()
-    fitted.thumbnail((side, side))
-    box = Image.new("RGB", (side, side), LETTERBOX_FILL)
-    box.paste(fitted.convert("RGB"), ((side - fitted.width) // 2, (side - fitted.height) // 2))
-    return box
 
 
 def scan_dataset(root: str | Path, progress: CountProgress | None = None) -> ScanReport:

@@ -12,10 +12,8 @@ before a user sees the first progress line.
 
 from __future__ import annotations
 
-import importlib
 import math
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -28,6 +26,7 @@ from simpsons_core.run.folder import RunFolder, RunInfo, now
 from simpsons_core.run.lock import holding_lock
 from simpsons_core.run.lookup import read_run
 from simpsons_core.run.process import process_identity
+from simpsons_core.tf_notices import import_tensorflow_in_background
 from simpsons_core.training.control import (
     PROGRESS_INTERVAL_SECONDS,
     RunCancelled,
@@ -82,7 +81,7 @@ def train_in_foreground(config: TrainConfig, run_dir: Path, progress: RunProgres
             error=None,
         )
         try:
-            keras_import = _import_keras_in_background()
+            keras_import = import_tensorflow_in_background()
             data = _load_data(config, run, progress, stop)
             keras_import.join()
             if stop:
@@ -102,16 +101,6 @@ def train_in_foreground(config: TrainConfig, run_dir: Path, progress: RunProgres
             raise
         run.update_status(**end, finished_at=now())
     return read_run(run.path)
-
-
-def _import_keras_in_background() -> threading.Thread:
-    """Start importing Keras (and TensorFlow) in a thread. The data modules are imported already (at the top
-    of this module), so the data work imports little of its own meanwhile, and never TensorFlow."""
-    thread = threading.Thread(
-        target=importlib.import_module, args=("keras",), name="import-keras", daemon=True
-    )
-    thread.start()
-    return thread
 
 
 def _train(
