@@ -14,6 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from simpsons_core.tf_notices import IMPORT_THREAD
+
 RATE = 50  # samples per second
 # (stage, markers): the first stage whose markers all appear in a main-thread stack takes the sample.
 STAGES: list[tuple[str, tuple[str, ...]]] = [
@@ -54,7 +56,7 @@ def summarise(samples: str) -> dict[str, Any]:
     import_thread = 0
     for line in samples.splitlines():
         stack, _, count = line.rpartition(" ")
-        if "import-keras" in stack.split(";", 1)[0]:
+        if IMPORT_THREAD in stack.split(";", 1)[0]:
             import_thread += int(count)
         elif stack.split(";", 1)[0].endswith("MainThread"):
             stage = next(name for name, markers in STAGES if all(m in stack for m in markers))

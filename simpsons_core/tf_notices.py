@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+IMPORT_THREAD = "import-tensorflow"  # the thread's name, which the start-up profile looks for
 KNOWN_NOTICES = (
     "All log messages before absl::InitializeLog() is called",
     "oneDNN custom operations are on",
@@ -55,6 +56,6 @@ def import_tensorflow() -> None:
 def import_tensorflow_in_background() -> threading.Thread:
     """`import_tensorflow` in a thread, for the trainer: it finds and decodes images while TensorFlow imports.
     Other stderr lines of that moment come out when the import ends."""
-    thread = threading.Thread(target=import_tensorflow, name="import-tensorflow", daemon=True)
+    thread = threading.Thread(target=import_tensorflow, name=IMPORT_THREAD, daemon=True)
     thread.start()
     return thread

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.startup_profile import RATE, describe, profile_training_start, summarise
+from simpsons_core.tf_notices import IMPORT_THREAD
 
 
 def sample(thread: str, *frames: str, count: int) -> str:
@@ -29,7 +30,7 @@ def test_samples_of_the_main_thread_go_to_the_first_stage_whose_markers_all_matc
             ),
             sample(main, "TensorFlowTrainer.fit (k)", "Function._initialize (tf)", count=3 * RATE),
             sample(main, "TensorFlowTrainer.fit (k)", "Function._call (tf)", count=RATE // 2),
-            sample("thread (8): import-keras", "<module> (keras/__init__.py:7)", count=4 * RATE),
+            sample(f"thread (8): {IMPORT_THREAD}", "<module> (keras/__init__.py:7)", count=4 * RATE),
             sample("thread (9): decode_0", "load_pixels (simpsons_core/images.py:9)", count=9 * RATE),
         ]
     )
