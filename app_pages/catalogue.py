@@ -19,6 +19,12 @@ HOME = PageEntry("app_pages/home.py", "Home", ":material/home:", "")
 PAGES = (
     HOME,
     PageEntry(
+        "app_pages/make_dataset.py",
+        "Make a dataset",
+        ":material/add_a_photo:",
+        "classes from uploads and the webcam, fixed with undo",
+    ),
+    PageEntry(
         "app_pages/dataset.py", "Dataset", ":material/photo_library:", "counts, samples and a health check"
     ),
     PageEntry("app_pages/augmentation.py", "Augmentation", ":material/tune:", "see what training will do"),

@@ -8,14 +8,22 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_pages.shared import active_dataset, dataset_layout, reported
+from app_pages.shared import (
+    active_dataset,
+    dataset_layout,
+    edit_panel,
+    picture_box,
+    plural,
+    reported,
+    thumbnail,
+)
 from simpsons_core.charts import class_counts_figure
-from simpsons_core.data.images import ImageError, letterboxed, open_rgb
 from simpsons_core.data.scan import (
     DuplicatePair,
     ScanPace,
     ScanReport,
     SplitDuplicates,
+    class_weights_advice,
     scan_dataset,
 )
 from simpsons_core.run.summary import format_seconds
@@ -24,6 +32,7 @@ SAMPLES_PER_CLASS = 8
 PAIRS_SHOWN = 8
 PAIRS_PER_ROW = 2
 THUMBNAIL_SIDE = 256  # every thumbnail is letterboxed to this square, so rows of cards line up
+PAIRS_PANEL = "dataset_pairs"  # the leakage and duplicate pairs share one move / remove panel
 SPLIT_WORDS = {"train": "training", "test": "test"}
 LEAKAGE_MEANS = (
     "A test image that is a near-duplicate of a training image (the same frame re-encoded, resized, "
@@ -33,19 +42,10 @@ LEAKAGE_MEANS = (
 )
 
 
-def show_thumbnail(path: Path, caption: str = "") -> None:
-    """An image file letterboxed to `THUMBNAIL_SIDE`, or a caption saying why it cannot be shown."""
-    try:
-        image = open_rgb(path, draft_size=THUMBNAIL_SIDE)
-    except ImageError as error:
-        st.caption(f"{caption} ({error})" if caption else str(error))
-        return
-    st.image(letterboxed(image, THUMBNAIL_SIDE), caption=caption or None, width="stretch")
-
-
 def show_pair(report: ScanReport, pair: DuplicatePair, sides: tuple[str, str]) -> None:
     """One card: the class as a heading (both when they differ) and how close the pair is, then the two images
-    captioned by file name only, so captions stay short enough not to break mid-name."""
+    captioned by file name only, so captions stay short enough not to break mid-name, each with a checkbox
+    choosing it for `PAIRS_PANEL`'s move or remove."""
     root = Path(report.root)
     how = (
         "identical file"
@@ -59,10 +59,10 @@ def show_pair(report: ScanReport, pair: DuplicatePair, sides: tuple[str, str]) -
     )
     st.markdown(f"**{classes}** · {how}")
     left, right = st.columns(2)
-    with left:
-        show_thumbnail(root / pair.first, f"{sides[0]}: {Path(pair.first).name}")
-    with right:
-        show_thumbnail(root / pair.second, f"{sides[1]}: {Path(pair.second).name}")
+    for column, side, path in ((left, sides[0], pair.first), (right, sides[1], pair.second)):
+        with column:
+            thumbnail(root / path, f"{side}: {Path(path).name}", THUMBNAIL_SIDE)
+            picture_box(root / path, PAIRS_PANEL, "Select")
 
 
 def show_pairs(report: ScanReport, pairs: list[DuplicatePair], sides: tuple[str, str], more: str) -> None:
@@ -73,10 +73,6 @@ def show_pairs(report: ScanReport, pairs: list[DuplicatePair], sides: tuple[str,
             show_pair(report, pair, sides)
     if more:
         st.caption(f"... and {more} (`simpsons scan DIR --limit 0` lists every pair).")
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def duplicates_sentences(duplicates: SplitDuplicates) -> str:
@@ -150,7 +146,7 @@ for name, items in layout.samples(SAMPLES_PER_CLASS).items():
     st.markdown(f"**{name}**")
     for column, item in zip(st.columns(SAMPLES_PER_CLASS), items, strict=False):
         with column:
-            show_thumbnail(item.path)
+            thumbnail(item.path, side=THUMBNAIL_SIDE)
 
 st.subheader("Health report")
 if report.leakage is not None:
@@ -177,11 +173,19 @@ for duplicates in report.duplicates:
             hidden = len(duplicates.pairs) - PAIRS_SHOWN
             more = plural(hidden, "more pair") if hidden > 0 else ""
             show_pairs(report, duplicates.pairs[:PAIRS_SHOWN], (duplicates.split,) * 2, more)
+pairs = (report.leakage is not None and report.leakage.pairs) or any(item.pairs for item in report.duplicates)
+if pairs:
+    st.markdown(
+        "**Fix the pairs**: tick the copies to drop (or a picture filed under the wrong class), then:"
+    )
+edit_panel(Path(report.root), report.classes, PAIRS_PANEL, offered=bool(pairs))
 
 st.markdown("#### Class balance")
 for split in report.splits:
     ratio = f"{split.imbalance:.2f}" if split.imbalance else "-"
     st.write(f"{split.name}: the largest class has {ratio} times the images of the smallest.")
+if advice := class_weights_advice(report):
+    st.warning(advice)
 
 st.markdown("#### Problems")
 if not report.problems:

@@ -11,9 +11,18 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages.export_panel import export_panel
-from app_pages.shared import EXPECTED_ERRORS, active_dataset, pick_completed_run
+from app_pages.shared import (
+    EXPECTED_ERRORS,
+    active_dataset,
+    data_change_note,
+    edit_panel,
+    grid_cells,
+    pick_completed_run,
+    picture_box,
+    plural,
+    thumbnail,
+)
 from simpsons_core.charts import confusion_figure, coverage_figure, reliability_figure
-from simpsons_core.data.images import ImageError, letterboxed, open_rgb
 from simpsons_core.inference.evaluate import (
     SPLITS,
     Evaluation,
@@ -31,6 +40,7 @@ GALLERY_COLUMNS = 6
 THUMBNAIL_SIDE = 160
 # The split evaluated on opening when it has no saved evaluation: training measured it already.
 AUTO_SPLIT = "validation"
+MISTAKES_PANEL = "evaluate_mistakes"
 SPLIT_LABELS = {
     "validation": "the run's validation images",
     "test": "the dataset's test split",
@@ -56,7 +66,7 @@ def run_evaluation(run_path: Path, split: str, data_dir: Path | None) -> Evaluat
         bar.empty()
 
 
-def show(evaluation: Evaluation) -> None:
+def show(evaluation: Evaluation, dataset: Path | None) -> None:
     trust = evaluation.trust
     accuracy, balanced, calibration, images, mistakes = st.columns(5)
     accuracy.metric("accuracy", f"{evaluation.accuracy:.1%}")
@@ -123,29 +133,34 @@ def show(evaluation: Evaluation) -> None:
     st.subheader("Mistakes, most confidently wrong first")
     if not evaluation.mistakes:
         st.success("No mistakes on these images.")
+        if dataset is not None:
+            edit_panel(dataset, evaluation.labels, MISTAKES_PANEL, offered=False)  # Undo an earlier fix
         return
     st.caption(
         "Each reads: the true class with the probability the model gave it → the model's answer with its "
         "probability; sorted by the answer's probability, highest first."
     )
-    mistakes = most_confident_first(evaluation.mistakes)[:MISTAKES_SHOWN]
-    for start in range(0, len(mistakes), GALLERY_COLUMNS):
-        row = mistakes[start : start + GALLERY_COLUMNS]
-        for column, mistake in zip(st.columns(GALLERY_COLUMNS)[: len(row)], row, strict=True):
-            with column:
-                show_thumbnail(mistake.path, mistake.caption)
-    if len(evaluation.mistakes) > MISTAKES_SHOWN:
-        st.caption(f"... and {len(evaluation.mistakes) - MISTAKES_SHOWN} more (`simpsons evaluate`).")
-
-
-def show_thumbnail(path: str, caption: str) -> None:
-    """The picture letterboxed into a THUMBNAIL_SIDE square, or the caption with why it cannot be shown."""
-    try:
-        image = open_rgb(Path(path), draft_size=THUMBNAIL_SIDE)
-    except ImageError as error:
-        st.caption(f"{caption} ({error})")
+    # A picture moved or removed since (here or elsewhere) leaves the gallery; Evaluate again scores the rest.
+    present = [
+        mistake for mistake in most_confident_first(evaluation.mistakes) if Path(mistake.path).is_file()
+    ]
+    if gone := len(evaluation.mistakes) - len(present):
+        st.caption(f"{plural(gone, 'picture')} moved or removed since: press Evaluate again to score anew.")
+    mistakes = present[:MISTAKES_SHOWN]
+    for column, mistake in grid_cells(mistakes, GALLERY_COLUMNS):
+        with column:
+            thumbnail(mistake.path, mistake.caption, THUMBNAIL_SIDE, width=THUMBNAIL_SIDE)
+            if dataset is not None:
+                picture_box(mistake.path, MISTAKES_PANEL)
+    if len(present) > MISTAKES_SHOWN:
+        st.caption(f"... and {len(present) - MISTAKES_SHOWN} more (`simpsons evaluate`).")
+    if dataset is None:
+        st.caption("This run did not record its dataset folder, so its pictures cannot be moved from here.")
         return
-    st.image(letterboxed(image, THUMBNAIL_SIDE), caption=caption, width=THUMBNAIL_SIDE)
+    st.markdown(
+        "**Fix the labels**: tick the pictures filed under the wrong class, then move or remove them."
+    )
+    edit_panel(dataset, evaluation.labels, MISTAKES_PANEL)
 
 
 st.title("Evaluate")
@@ -153,6 +168,7 @@ run = pick_completed_run("Run", key="evaluate_run")
 if run is None:
     st.stop()
 
+data_change_note(run)
 active = active_dataset()
 splits = [*SPLITS, "active"] if not trained_on(run, active.path) else list(SPLITS)
 split = st.radio("Images", splits, format_func=SPLIT_LABELS.get, horizontal=True, key="evaluate_split")
@@ -173,7 +189,7 @@ elif saved is None and split == AUTO_SPLIT and run.id not in attempted:
     with st.spinner(f"Evaluating {run.id} on its validation images (first visit only)..."):
         saved = run_evaluation(run.path, split, data_dir)
 if saved is not None:
-    show(saved)
+    show(saved, active.path if split == "active" else run.dataset_path)
 else:
     st.info("Not evaluated on these images yet: press Evaluate.")
 st.divider()

@@ -18,14 +18,16 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages.shared import EXPECTED_ERRORS
-from simpsons_core.inference.export import EXPORT_FORMATS, export_run
+from simpsons_core.inference.export import EXPORT_FORMATS, FULL_INT8, export_run
 from simpsons_core.run.folder import RunInfo
 
 MANIFEST = "manifest.json"
 DEFAULT_FORMATS = ["keras"]
 FORMAT_HELP = (
     "keras: the Keras 3 file. savedmodel: TensorFlow Serving (a folder, downloaded as a zip). tflite: LiteRT "
-    "for phones; tflite-int8: the same about 4x smaller. onnx: ONNX Runtime and other frameworks."
+    "for phones; tflite-int8: the same about 4x smaller. tflite-full-int8: integer-only, uint8 pixels in and "
+    "uint8 probabilities out, for microcontrollers and Coral boards (calibrated on training images; the "
+    "manifest gives its scale and zero point). onnx: ONNX Runtime and other frameworks."
 )
 
 
@@ -60,12 +62,31 @@ def build(run: RunInfo, formats: Sequence[str]) -> None:
 
 
 def check_sentence(entry: dict) -> str:
-    """An export's size and how faithfully it reproduces the Keras model, from its manifest entry."""
+    """An export's size, how faithfully it reproduces the Keras model and its single-image latency (which
+    manifests written before it was measured lack), from its manifest entry."""
+    latency = f", {entry['latency_ms']:.1f} ms per image" if "latency_ms" in entry else ""
     return (
         f"{entry['size_bytes'] / 1e6:.2f} MB, top-1 agreement {entry['top1_agreement']:.0%} on "
         f"{entry['checked_images']} images (largest probability difference "
-        f"{entry['max_probability_difference']:.2g})"
+        f"{entry['max_probability_difference']:.2g}){latency}"
     )
+
+
+def full_int8_sentence(built: dict[str, dict]) -> str:
+    """What the full-integer export takes and gives, and how it compares with the float TFLite export when
+    that is built too."""
+    entry = built[FULL_INT8]
+    sentence = (
+        f"Takes {entry['input']}. Gives {entry['output']}. Calibrated on {entry['calibration_images']} "
+        "training images."
+    )
+    if (float_entry := built.get("tflite")) and "latency_ms" in float_entry:
+        sentence += (
+            f" Against the float tflite: {entry['size_bytes'] / 1e6:.2f} MB instead of "
+            f"{float_entry['size_bytes'] / 1e6:.2f} MB, {entry['latency_ms']:.1f} ms per image instead of "
+            f"{float_entry['latency_ms']:.1f} ms."
+        )
+    return sentence
 
 
 def built_exports(run: RunInfo) -> dict[str, dict]:
@@ -93,6 +114,8 @@ def show_downloads(run: RunInfo) -> None:
         path: Path = entry["path"]
         label, button = st.columns([3, 1], vertical_alignment="center")
         label.markdown(f"**{fmt}**: {check_sentence(entry)}")
+        if fmt == FULL_INT8:
+            label.caption(full_int8_sentence(built))
         with button:
             download(f"Download {fmt}", path, f"{run.id}-{path.name}", key=f"export_download_{fmt}")
     everything = {

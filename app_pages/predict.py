@@ -15,6 +15,7 @@ import io
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
+from app_pages.import_panel import import_panel
 from app_pages.shared import EXPECTED_ERRORS, active_dataset, pick_completed_run
 from simpsons_core.charts import top_classes_figure
 from simpsons_core.data.folders import detect_layout
@@ -111,6 +112,7 @@ def show_explanation(key: str, picture: io.BytesIO, prediction: Prediction, pred
 
 
 st.title("Predict")
+import_panel()
 run = pick_completed_run("Model", key="predict_run")
 if run is None:
     st.stop()

@@ -14,14 +14,23 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages.shared import EXPECTED_ERRORS, active_dataset, dataset_layout, run_label
+from app_pages.shared import EXPECTED_ERRORS, active_dataset, data_change_note, dataset_layout, run_label
 from simpsons_core import paths, settings
 from simpsons_core.charts import learning_curves_figure, runs_overlay_figure
-from simpsons_core.config import DEFAULT_RECIPE, RECIPE_NOTES, RECIPES, TrainConfig, recipe
+from simpsons_core.config import (
+    BALANCED_WEIGHTS_ABOVE,
+    CLASS_WEIGHTS,
+    DEFAULT_RECIPE,
+    PRECISIONS,
+    RECIPE_NOTES,
+    RECIPES,
+    TrainConfig,
+    recipe,
+)
 from simpsons_core.run.folder import RunInfo
 from simpsons_core.run.launcher import cancel_run, start_run
 from simpsons_core.run.lock import RunBusyError, lock_holder
-from simpsons_core.run.lookup import list_runs, read_run
+from simpsons_core.run.lookup import list_runs, read_run, trained_on
 from simpsons_core.run.manage import delete_run, rename_run
 from simpsons_core.run.summary import (
     calibration_line,
@@ -123,6 +132,26 @@ def config_form(
         patience = left.number_input(
             "Early stopping patience (0: never)", 0, 100, base.early_stopping_patience, key=key + "patience"
         )
+        left, right = st.columns(2)
+        class_weights = left.selectbox(
+            "Class weights",
+            CLASS_WEIGHTS,
+            index=CLASS_WEIGHTS.index(base.class_weights),
+            key=key + "class_weights",
+            help="**balanced**: each image's loss is weighted by the inverse of its class's share of the "
+            "training images, so a small class counts as much as a large one (the Dataset page suggests it "
+            f"above an imbalance of {BALANCED_WEIGHTS_ABOVE}). **none**: every image alike.",
+        )
+        precision = right.selectbox(
+            "Precision",
+            PRECISIONS,
+            index=PRECISIONS.index(base.precision),
+            key=key + "precision",
+            help="**auto**: on a CPU with AMX or AVX512-BF16 (or a GPU with bfloat16), a short probe times "
+            "this model, image size and batch in both precisions and picks bfloat16 only if it is clearly "
+            "faster (measured once per CPU kind, then cached); float32 elsewhere. **bfloat16**: mixed "
+            "precision always (slow without hardware support). Saved models are float32 either way.",
+        )
         use_stored = st.toggle(
             "Augmentation from the Augmentation page",
             value=stored is not None and base.recipe != "tutorial",  # the tutorial recipe stays exact
@@ -149,6 +178,8 @@ def config_form(
                 validation_fraction=float(fraction),
                 seed=int(seed),
                 early_stopping_patience=int(patience),
+                class_weights=class_weights,
+                precision=precision,
                 augment=stored if use_stored and stored is not None else base.augment,
             )
         except ValueError as error:
@@ -331,6 +362,8 @@ active = active_dataset()
 st.caption(f"Dataset: {active.describe()}")
 layout = dataset_layout()
 runs = list_runs()
+if latest := next((i for i in reversed(runs) if i.state == "completed" and trained_on(i, active.path)), None):
+    data_change_note(latest, name_run=True)  # the next run would learn from different data
 
 form_column, live_column = st.columns([2, 3], gap="large")
 with form_column:

@@ -1,4 +1,8 @@
-"""`python -m benchmarks [--quick] [--only NAME,...]`: run the sections, print tables, write the report."""
+"""`python -m benchmarks [--quick] [--only NAME,...]`: run the sections, print tables, write the report.
+
+A full run writes `benchmarks/reports/<cpu-kind>/latest.{md,json}` (the kind from `simpsons_core.cpu`), so
+each kind of machine keeps its latest report; `--quick` writes to the git-ignored `benchmarks/scratch/`.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from benchmarks.context import Context
-from benchmarks.report import Section, render, write_report
+from benchmarks.report import Section, check_folder, default_folder, render, write_report
 
 SECTIONS = {
     "hardware": "benchmarks.hardware",
@@ -22,26 +26,31 @@ SECTIONS = {
     "prediction": "benchmarks.prediction",
     "scanning": "benchmarks.scanning",
     "first_progress": "benchmarks.first_progress",
+    "precision": "benchmarks.precision",
+    "dashboard": "benchmarks.dashboard",
 }
-DEFAULT_OUT = Path(__file__).resolve().parent / "reports"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="Measure training, prediction and scanning speed side by side; write reports/latest.*",
+        description="Measure training, prediction and scanning speed side by side; write "
+        "reports/<cpu-kind>/latest.* (a quick run: scratch/latest.*)",
     )
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: tiny data, one repeat (about 2 minutes)"
     )
     parser.add_argument(
         "--only",
+        "--sections",
         default="",
         help=f"comma-separated sections to run, from: {', '.join(SECTIONS)} (default: all)",
     )
     parser.add_argument("--repeats", type=int, default=0, help="repeats per comparison (default 3, quick 1)")
     parser.add_argument(
-        "--out", type=Path, default=DEFAULT_OUT, help=f"report folder (default {DEFAULT_OUT})"
+        "--out",
+        type=Path,
+        help="report folder (default: benchmarks/reports/<cpu-kind>/, with --quick benchmarks/scratch/)",
     )
     args = parser.parse_args(argv)
     args.sections = [name.strip() for name in args.only.split(",") if name.strip()] or list(SECTIONS)
@@ -49,6 +58,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
     args.repeats = args.repeats or (1 if args.quick else 3)
+    args.out = args.out or default_folder(args.quick)
+    try:
+        check_folder(args.out, args.quick)
+    except ValueError as error:
+        parser.error(str(error))
     return args
 
 
@@ -72,6 +86,7 @@ def versions() -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from benchmarks.hardware import cpu_description
+    from simpsons_core.cpu import cpu_kind
 
     started = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="simpsons-bench-"))
@@ -92,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "command": "python -m benchmarks " + " ".join(sys.argv[1:] if argv is None else argv),
             "machine": cpu_description(),
+            "cpu_kind": cpu_kind(),
             "versions": versions(),
             "data": ctx._data.origin if ctx._data else "not needed",
             "repeats": args.repeats,

@@ -37,6 +37,12 @@ class Context:
             self.log(f"data: {self._data.origin}")
         return self._data
 
-    def bound(self, model: str) -> float | None:
-        """The hardware bound in images/s for `model` (from the hardware section), when it ran."""
-        return self.results.get("bound_images_per_second", {}).get(model)
+    def gflops(self, precision: str = "float32") -> float | None:
+        """Matrix-multiply GFLOP/s in `precision` ("float32" or "bfloat16"), once the hardware bound is
+        measured (`hardware.measure_bounds`)."""
+        return self.results.get("matmul_gflops", {}).get(precision)
+
+    def bound(self, model: str, precision: str = "float32") -> float | None:
+        """The hardware bound in images/s for `model` (at 64 px) trained in `precision` (from the hardware
+        section), when it ran."""
+        return self.results.get("bound_images_per_second", {}).get(precision, {}).get(model)

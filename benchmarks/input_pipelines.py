@@ -155,7 +155,7 @@ def explain_input_gap(project: list[dict[str, Any]], memory: list[dict[str, Any]
 def explain_step(profiled: dict[str, Any], ctx: Context) -> str:
     if "error" in profiled or "op_time" not in profiled:
         return f"profiling failed: {profiled.get('error', 'no op times')}"
-    gflops = ctx.results.get("matmul_gflops")
+    gflops = ctx.gflops()
     return (
         f"TF profiler over {profiled['op_time']['steps']} steps "
         f"({profiled['op_time']['wall_ms_per_step']:.0f} ms/step, matmul bound "

@@ -16,12 +16,16 @@ and its confident errors (wrong answers among those given at >= 90% confidence).
 
 More rows change one part of a recipe, to show what that part is worth (`--recipes` picks them):
 `studio with tutorial augmentation`, `studio with constant learning rate`, `studio for 12 epochs`,
-`studio with tutorial network`, `pretrained at 96 px` and `pretrained with tutorial augmentation`.
+`studio with tutorial network`, `pretrained at 96 px` and `pretrained with tutorial augmentation`; and
+`<recipe> (float32)` / `<recipe> (bfloat16)` train a recipe in one precision (the plain rows use `auto`), so
+that time and accuracy of the two show side by side, e.g. `--recipes "pretrained (float32),pretrained
+(bfloat16)" --data ../shared/datasets/simpsons4-full --eval ../shared/datasets/simpsons4-dev`.
 
 Times depend on what else the machine runs: the table also gives the training process's CPU seconds and the
 load average, and "quiet estimate" is CPU seconds / 1.85, what the run takes when nothing else runs (on a
 quiet moment of this 2-core machine, training kept 1.85 cores busy: 44 CPU seconds in a 23.7 s epoch).
-The report goes to `benchmarks/reports/recipes.{md,json}`.
+The report goes to `benchmarks/reports/<cpu-kind>/recipes.{md,json}` (a `--quick` one to the git-ignored
+`benchmarks/scratch/recipes.*`).
 
 Example:
 
@@ -44,13 +48,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from benchmarks.report import check_folder, default_folder
+from simpsons_core.config import PRECISIONS, RECIPES
+
 if TYPE_CHECKING:
     from simpsons_core.inference.calibration import ConfidentErrors
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared" / "datasets"
 DEFAULT_DATA = (SHARED / "simpsons4-full", SHARED / "simpsons4-mini")
-DEFAULT_OUT = REPO_ROOT / "benchmarks" / "reports" / "recipes"
+REPORT_NAME = "recipes"
 
 # Row name -> (recipe, extra `train` options). The first three rows are the default table.
 RECIPE_RUNS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -65,6 +72,14 @@ RECIPE_RUNS: dict[str, tuple[str, tuple[str, ...]]] = {
     "pretrained at 96 px": ("pretrained", ("--img-size", "96")),
     "pretrained with tutorial augmentation": ("pretrained", ("--augment", "tutorial")),
     "quick": ("quick", ()),
+    # Each recipe forced to one precision, e.g. "pretrained (float32)" beside "pretrained (bfloat16)": the
+    # time bfloat16 saves and what it costs in accuracy, side by side (the plain rows train with "auto").
+    **{
+        f"{name} ({precision})": (name, ("--precision", precision))
+        for name in RECIPES
+        for precision in PRECISIONS
+        if precision != "auto"
+    },
 }
 DEFAULT_ROWS = ("tutorial", "tutorial on leak-free split", "studio", "pretrained", "quick")
 # --quick: a smoke run that checks the whole path in about a minute, not the recipes' accuracy.
@@ -72,6 +87,7 @@ QUICK_OPTIONS = ("--epochs", "1", "--img-size", "32")
 QUIET_BUSY_CORES = 1.85
 FIXED_COLUMNS = (
     "recipe",
+    "precision",
     "epochs",
     "training time",
     "whole run (quiet estimate)",
@@ -107,6 +123,7 @@ class RecipeResult:
         data: the dataset folder.
         run_id: the run's id in the benchmark's workspace.
         state: the run's final state ("completed" unless something went wrong).
+        precision: what the run computed in ("float32" or "bfloat16"; what "auto" resolved to).
         epochs: epochs trained (early stopping may end a run before its planned epochs).
         train_seconds: the epochs' own wall time, summed.
         run_seconds: the whole `train` process, from start to exit (finding, splitting, decoding included).
@@ -125,6 +142,7 @@ class RecipeResult:
     data: str
     run_id: str = ""
     state: str = ""
+    precision: str = ""
     epochs: int = 0
     train_seconds: float = 0.0
     run_seconds: float = 0.0
@@ -164,6 +182,7 @@ def train_recipe(row: str, data: Path, quick: bool, evals: Sequence[Path] = ()) 
         return result
     info = lookup.read_run(first_line.split()[1].rstrip(":"))
     result.run_id, result.state, result.error = info.id, info.state, info.error
+    result.precision = (info.status.get("precision") or {}).get("precision", "")
     result.epochs = len(info.epochs)
     result.train_seconds = sum(line.get("seconds") or 0.0 for line in info.epochs)
     if info.state == "completed":
@@ -222,6 +241,7 @@ def markdown(results: list[RecipeResult]) -> str:
             recall = ", ".join(f"{_short(name)} {value:.2f}" for name, value in result.recall.items())
             cells = [
                 result.row,
+                result.precision or "-",
                 str(result.epochs),
                 f"{result.train_seconds:.0f} s",
                 f"{result.run_seconds:.0f} s, load {loads} ({result.quiet_estimate_seconds:.0f} s)",
@@ -262,7 +282,8 @@ def write_report(results: list[RecipeResult], meta: dict[str, Any], out: Path) -
 
     out.parent.mkdir(parents=True, exist_ok=True)
     header = (
-        f"## Recipes: honest accuracy\n\n{meta['date']}, `{meta['command']}`, {meta['versions']}.\n"
+        f"## Recipes: honest accuracy\n\n{meta['date']}, `{meta['command']}`, {meta['machine']}, "
+        f"{meta['versions']}.\n"
         "Training time: the epochs alone; whole run: the `train` process from start to exit, with the load "
         "average at its start and end and, in brackets, its CPU seconds / 1.85 (the time on a quiet 2-core "
         "machine).\n\n"
@@ -306,8 +327,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="smoke run: 1 epoch at 32 px (on generated demo images when no --data is given)",
     )
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="report path without suffix")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help=f"report path without suffix (default: benchmarks/reports/<cpu-kind>/{REPORT_NAME}, with "
+        f"--quick benchmarks/scratch/{REPORT_NAME})",
+    )
     args = parser.parse_args(argv)
+    args.out = args.out or default_folder(args.quick) / REPORT_NAME
+    try:
+        check_folder(args.out, args.quick)
+    except ValueError as error:
+        parser.error(str(error))
     args.rows = [row.strip() for row in args.recipes.split(",") if row.strip()]
     unknown = [row for row in args.rows if row not in RECIPE_RUNS]
     if unknown:
@@ -339,6 +370,8 @@ def private_workspace() -> Iterator[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from benchmarks.hardware import cpu_description
+
     args = parse_args(argv)
     with private_workspace() as workdir:
         datasets = args.data or [folder for folder in DEFAULT_DATA if folder.is_dir()]
@@ -354,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python -m benchmarks.recipes " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": cpu_description(),
         "versions": _versions(),
         "quick": args.quick,
     }

@@ -9,6 +9,27 @@ from typing import Any
 
 from simpsons_core.atomic import write_json, write_text
 
+REPORTS = Path(__file__).resolve().parent / "reports"
+SCRATCH = Path(__file__).resolve().parent / "scratch"  # git-ignored
+
+
+def default_folder(quick: bool) -> Path:
+    """Where a report goes unless told: one folder per CPU kind (`reports/amd-epyc-avx2/`), so that a run on
+    another machine keeps this one's for comparison; a quick run's figures mean nothing, so it goes to the
+    git-ignored scratch folder, never over a committed report."""
+    from simpsons_core.cpu import cpu_kind
+
+    return SCRATCH if quick else REPORTS / cpu_kind()
+
+
+def check_folder(folder: Path, quick: bool) -> None:
+    """Refuse to let a quick run write among the committed reports."""
+    if quick and folder.resolve().is_relative_to(REPORTS):
+        raise ValueError(
+            f"A --quick run's figures mean nothing: write it outside {REPORTS} (by default it goes to "
+            f"{SCRATCH})."
+        )
+
 
 @dataclass
 class Target:

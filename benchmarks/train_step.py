@@ -25,7 +25,8 @@ class Levers:
 
     Args:
         jit_compile: compile the train step with XLA (Keras' "auto" turns XLA off on CPU).
-        precision: a Keras dtype policy; "mixed_bfloat16" computes in bfloat16 and keeps float32 weights.
+        precision: "float32", or "bfloat16" (Keras' mixed_bfloat16 policy: bfloat16 compute, float32 weights),
+            as `TrainConfig.precision` names them once resolved.
         batch_size: images per step.
         intra_threads: TensorFlow's threads inside one op; 0 lets TensorFlow pick (one per core).
         inter_threads: ops run concurrently; 0 lets TensorFlow pick.
@@ -55,7 +56,9 @@ class Levers:
             tf.config.threading.set_intra_op_parallelism_threads(self.intra_threads)
         if self.inter_threads:
             tf.config.threading.set_inter_op_parallelism_threads(self.inter_threads)
-        keras.mixed_precision.set_global_policy(self.precision)
+        from simpsons_core.training.precision import POLICIES
+
+        keras.mixed_precision.set_global_policy(POLICIES[self.precision])
 
     def compile(self, net) -> None:
         """Compile `net` as training does, then apply the optimizer and XLA levers."""
@@ -108,19 +111,27 @@ def measure_training_speed(
     image_size: int = 64,
     levers: dict[str, Any] | None = None,
     tf_profile_steps: int = 0,
+    steps: int = 0,
 ) -> dict[str, Any]:
-    """Steady-state images/s over one full epoch, after warming up.
+    """Steady-state images/s over one full epoch (or `steps` steps), after warming up.
 
     With `warmup_steps` 0, the warm-up is a whole first epoch, timed: `first_epoch_seconds` runs from the
     start of data preparation (listing or decoding the files) to the end of epoch 1, which is what a user
     waits for, and the measured epoch includes the epoch boundary. Otherwise a separate `fit` of that many
-    steps warms up (tracing, compiling) and the measured epoch runs from its first batch to its last.
+    steps warms up (tracing, compiling) and the measured `fit` of one epoch, or of `steps` steps when given
+    (a short steady-state figure for a slow network), runs from its first batch to its last.
     `tf_profile_steps` > 0 profiles that many more steps with the TensorFlow profiler: where the time goes.
+    The result also gives the network's trained MFLOP per image, for its hardware bound.
     """
+    if steps and not warmup_steps:
+        raise ValueError(
+            "A measure of `steps` steps needs `warmup_steps` > 0 (tracing is not a training cost)."
+        )
     settings = Levers(**(levers or {}))
     settings.apply_globally()
     import keras
 
+    from benchmarks.flops import training_flops
     from simpsons_core.training.models import build_model
 
     keras.utils.set_random_seed(SEED)
@@ -131,12 +142,12 @@ def measure_training_speed(
         dataset = tutorial_generator(
             Path(data_dir) / "simpsons_trainset", image_size, settings.batch_size, SEED
         )
-        steps, classes, images = len(dataset), dataset.num_classes, dataset.samples
+        epoch_steps, classes, images = len(dataset), dataset.num_classes, dataset.samples
         net = build_model(model, image_size, classes)
         compile_as_tutorial(net)
         net.jit_compile = settings.jit_compile
     else:
-        dataset, steps, classes, images = project_or_memory_dataset(
+        dataset, epoch_steps, classes, images = project_or_memory_dataset(
             pipeline, Path(data_dir), image_size, settings
         )
         net = build_model(model, image_size, classes)
@@ -145,29 +156,35 @@ def measure_training_speed(
     clock = batch_clock()
     if warmup_steps:
         net.fit(dataset, epochs=1, steps_per_epoch=warmup_steps, verbose=0, callbacks=[clock])
-        history = net.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[clock])
-        # From the measured fit's first batch (its iterator set-up is not a training cost) to its last: one
-        # epoch of images but the first (full) batch.
-        first, measured_images = warmup_steps, images - settings.batch_size
+        history = net.fit(
+            dataset, epochs=1, steps_per_epoch=steps or epoch_steps, verbose=0, callbacks=[clock]
+        )
+        # From the measured fit's first batch (its iterator set-up is not a training cost) to its last: its
+        # images but the first (full) batch.
+        first = warmup_steps
+        measured_images = (steps * settings.batch_size if steps else images) - settings.batch_size
     else:
-        history = net.fit(dataset, epochs=2, steps_per_epoch=steps, verbose=0, callbacks=[clock])
-        first, measured_images = steps - 1, images  # from the end of epoch 1 to the end of epoch 2
-    if steps < 2:
-        raise ValueError(f"{steps} step an epoch is too few to time: use more images or a smaller batch.")
+        history = net.fit(dataset, epochs=2, steps_per_epoch=epoch_steps, verbose=0, callbacks=[clock])
+        first, measured_images = epoch_steps - 1, images  # from the end of epoch 1 to the end of epoch 2
+    if (steps or epoch_steps) < 2:
+        raise ValueError(
+            f"{steps or epoch_steps} steps are too few to time: use more images or a smaller batch."
+        )
     (start_time, start_cpu), (end_time, end_cpu) = clock.times[first], clock.times[-1]
     result: dict[str, Any] = {
         "images_per_second": measured_images / (end_time - start_time),
         "cpu_ms_per_image": 1000 * (end_cpu - start_cpu) / measured_images,
-        "first_epoch_seconds": None if warmup_steps else clock.times[steps - 1][0] - started,
+        "first_epoch_seconds": None if warmup_steps else clock.times[epoch_steps - 1][0] - started,
         "prepare_seconds": prepared - started,
-        "steps_per_epoch": steps,
+        "steps_per_epoch": epoch_steps,
         "images_per_epoch": images,
         "batch_size": settings.batch_size,
         "final_loss": float(history.history["loss"][-1]),
+        "train_mflop": training_flops(net) / 1e6,
         "levers": settings.changes(),
     }
     if pipeline != "memory":
-        result.update(input_alone(dataset, steps, images))
+        result.update(input_alone(dataset, epoch_steps, images))
     if tf_profile_steps:
         result["op_time"] = profile_steps(net, dataset, tf_profile_steps)
     return result

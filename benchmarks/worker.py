@@ -27,6 +27,10 @@ TASKS = {
     "latency": "benchmarks.prediction:measure_latency",
     "scan": "benchmarks.scanning:measure_scan",
     "first_progress": "benchmarks.first_progress:measure_first_progress",
+    "precision_speed": "benchmarks.precision:measure_precision_speed",
+    "dashboard_run": "benchmarks.dashboard:measure_dashboard_run",
+    "cli_run": "benchmarks.dashboard:measure_cli_run",
+    "idle_server": "benchmarks.dashboard:measure_idle_server",
 }
 
 

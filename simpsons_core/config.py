@@ -125,7 +125,11 @@ class AugmentConfig:
 FILL_MODES = ("nearest", "reflect", "wrap", "constant")
 VALIDATION_SOURCES = ("split", "test")
 LR_SCHEDULES = ("constant", "cosine")
-STRATEGIES = ("auto", "default", "mirrored")
+STRATEGIES = ("auto", "default", "mirrored", "multiworker")  # see training/strategy.py
+CLASS_WEIGHTS = ("none", "balanced")
+# Above this ratio of the largest to the smallest training class, the scan suggests class_weights="balanced".
+BALANCED_WEIGHTS_ABOVE = 1.5
+PRECISIONS = ("auto", "float32", "bfloat16")
 MAX_SEED = 2**32 - 1  # NumPy's seeds, which `keras.utils.set_random_seed` sets, stop here
 
 # The studio recipe's augmentation imitates what users feed the model: face-sized crops of a frame, other
@@ -149,7 +153,7 @@ class TrainConfig:
     """Everything that decides a training run. The same object drives the CLI, the dashboard and the tests.
 
     The field defaults are the studio recipe (a compact CNN from scratch); the default recipe a user gets is
-    `DEFAULT_RECIPE` (see `RECIPES`; benchmarks/reports/recipes-trust.md has the figures).
+    `DEFAULT_RECIPE` (see `RECIPES`; benchmarks/reports/intel-xeon-amx-bf16/recipes-trust.md has the figures).
 
     Attributes:
         data_dir: the dataset folder; "" means the embedded demo dataset.
@@ -167,7 +171,14 @@ class TrainConfig:
         validation_fraction: share of training images held out when `validation` is "split".
         early_stopping_patience: stop after this many epochs without a better validation accuracy; 0 never
             stops.
-        strategy: "auto" picks MirroredStrategy when several GPUs are visible, else the default strategy.
+        strategy: "auto" picks MirroredStrategy when several GPUs are visible, else the default strategy;
+            "multiworker" trains over the machines of the cluster in TF_CONFIG (`training.strategy`).
+        class_weights: "none" counts every training image alike; "balanced" weights each image's loss by
+            n_images / (n_classes * n_images_of_its_class) over the training side, so a smaller class counts
+            as much as a larger one.
+        precision: "float32", "bfloat16" (mixed: bfloat16 compute, float32 weights and softmax), or "auto":
+            bfloat16 only where a short timed probe finds it faster on this CPU or GPU for this model, image
+            size and batch (`training.precision.resolve_precision`). Saved models are float32 either way.
         augment: the random augmentation applied to training images.
     """
 
@@ -184,6 +195,8 @@ class TrainConfig:
     validation_fraction: float = 0.2
     early_stopping_patience: int = 0
     strategy: str = "auto"
+    class_weights: str = "none"
+    precision: str = "auto"
     augment: AugmentConfig = field(default_factory=lambda: STUDIO_AUGMENT)
 
     def __post_init__(self) -> None:
@@ -197,6 +210,12 @@ class TrainConfig:
             )
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, not {self.strategy!r}.")
+        if self.class_weights not in CLASS_WEIGHTS:
+            raise ValueError(
+                f"class_weights must be one of {', '.join(CLASS_WEIGHTS)}, not {self.class_weights!r}."
+            )
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}.")
         for name in ("data_dir", "recipe"):
             if not isinstance(getattr(self, name), str):
                 raise ValueError(f"{name} must be text, not {getattr(self, name)!r}.")
@@ -270,6 +289,70 @@ def recipe(name: str) -> TrainConfig:
     if name not in RECIPES:
         raise ValueError(f"Unknown recipe {name!r}: choose one of {', '.join(RECIPES)}.")
     return RECIPES[name]
+
+
+COLOURS = ("rgb", "greyscale")
+FITS = ("squash", "centre-crop")
+# How a greyscale model sees an RGB picture: Teachable Machine's luma weights, applied to float pixels.
+GREY_WEIGHTS = (0.2989, 0.5870, 0.1140)
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """What a run's model takes and how a picture becomes it. Prediction, evaluation, Grad-CAM and exports all
+    prepare pictures from this one record, so a model imported from elsewhere sees pictures as its maker
+    prepared them (a trained run's is `for_training`).
+
+    Attributes:
+        size: pictures become size x size pixels.
+        colour: "rgb", or "greyscale": one channel, `GREY_WEIGHTS` applied to the RGB pixels.
+        fit: "squash" resizes the whole picture to a square (training does); "centre-crop" first cuts the
+            largest centred square, keeping the picture's proportions (Teachable Machine does).
+        scale, offset: the model sees each pixel value (0-255) times `scale` plus `offset`.
+    """
+
+    size: int
+    colour: str = "rgb"
+    fit: str = "squash"
+    scale: float = 1.0 / 255.0
+    offset: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_number("size", self.size, low=1, integer=True)
+        if self.colour not in COLOURS:
+            raise ValueError(f"colour must be one of {', '.join(COLOURS)}, not {self.colour!r}.")
+        if self.fit not in FITS:
+            raise ValueError(f"fit must be one of {', '.join(FITS)}, not {self.fit!r}.")
+        check_number("scale", self.scale, low=0, low_open=True)
+        check_number("offset", self.offset)
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.colour == "greyscale" else 3
+
+    @classmethod
+    def for_training(cls, config: TrainConfig) -> ModelInput:
+        """A trained run's input: its images squashed to `image_size`, RGB, times its `rescale`."""
+        return cls(size=config.image_size, scale=config.augment.rescale)
+
+    def describe(self) -> str:
+        """One line, e.g. "224x224 RGB, centre square, pixel values x / 127.5 - 1"."""
+        colour = "RGB" if self.colour == "rgb" else "greyscale"
+        fit = "whole picture squashed" if self.fit == "squash" else "centre square"
+        divisor = 1.0 / self.scale
+        values = f"x / {divisor:g}" if abs(divisor * 2 - round(divisor * 2)) < 1e-6 else f"x * {self.scale:g}"
+        if self.offset:
+            values += f" {'-' if self.offset < 0 else '+'} {abs(self.offset):g}"
+        return f"{self.size}x{self.size} {colour}, {fit}, pixel values {values}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ModelInput:
+        if not isinstance(data, dict):
+            raise ValueError(f"a model input must be a JSON object, not {data!r}.")
+        return _from_dict(cls, data)
 
 
 def _from_dict(cls: type[T], data: dict[str, Any]) -> T:

@@ -1,4 +1,5 @@
-"""The workspace's remembered choices: which dataset is active and which augmentation training starts with.
+"""The workspace's remembered choices: which dataset is active, which augmentation training starts with, and
+which of the user's own dataset folders the app may edit.
 
 They live in `<SIMPSONS_HOME>/settings.json`, so the dashboard, a second browser tab and the CLI agree. The
 `SIMPSONS_DATA` environment variable wins over the file, which lets a deployment or a test pin the dataset.
@@ -112,3 +113,17 @@ def training_augment() -> AugmentConfig | None:
 def remember_training_augment(config: AugmentConfig | None) -> None:
     """Store (or with None, clear) the augmentation the Train page starts with."""
     _update(training_augment=config.to_dict() if config is not None else None)
+
+
+def edit_consent_given(folder: Path) -> bool:
+    """Whether the user agreed that the app may move files in `folder` (a dataset outside the workspace)."""
+    granted = load_settings().get("edit_consent")
+    return isinstance(granted, list) and str(folder) in granted
+
+
+def remember_edit_consent(folder: Path) -> None:
+    """Record that the user agreed to edits of `folder`: the app asks once per folder."""
+    granted = load_settings().get("edit_consent")
+    granted = [item for item in granted if isinstance(item, str)] if isinstance(granted, list) else []
+    if str(folder) not in granted:
+        _update(edit_consent=[*granted, str(folder)])

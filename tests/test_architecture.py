@@ -10,6 +10,7 @@ TF_FREE_MODULES = (
     "simpsons_core.cli.main",
     "simpsons_core.config",
     "simpsons_core.settings",
+    "simpsons_core.cpu",
     "simpsons_core.data.images",
     "simpsons_core.data.folders",
     "simpsons_core.data.scan",
@@ -19,14 +20,21 @@ TF_FREE_MODULES = (
     "simpsons_core.data.decoding",
     "simpsons_core.data.demo",
     "simpsons_core.data.zip_import",
+    "simpsons_core.data.editing",
+    "simpsons_core.data.trash",
+    "simpsons_core.data.changes",
+    "simpsons_core.cli.data",
     "simpsons_core.run.folder",
     "simpsons_core.run.lock",
     "simpsons_core.run.launcher",
     "simpsons_core.run.lookup",
     "simpsons_core.run.summary",
     "simpsons_core.training.control",
+    "simpsons_core.training.strategy",
     "simpsons_core.training.models",
     "simpsons_core.inference.calibration",
+    "simpsons_core.inference.teachable_machine",  # `import-tm --help` reads its EXPORT_HELP
+    "simpsons_core.inference.tfjs_layers",
 )
 
 

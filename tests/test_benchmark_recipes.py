@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.recipes import RECIPE_RUNS, EvalScore, RecipeResult, eval_score, main, markdown, parse_args
+from benchmarks.report import REPORTS, SCRATCH
+from simpsons_core.cpu import cpu_kind
 from simpsons_core.inference.calibration import ConfidentErrors
 from simpsons_core.inference.evaluate import read_evaluation
 
@@ -24,6 +26,7 @@ def test_the_table_puts_both_figures_side_by_side_with_the_overlap() -> None:
     results = [
         RecipeResult(
             row="tutorial",
+            precision="bfloat16",
             cpu_seconds=300.0,
             load_average=(1.0, 1.5),
             test_accuracy=0.965,
@@ -46,12 +49,12 @@ def test_the_table_puts_both_figures_side_by_side_with_the_overlap() -> None:
     assert text.count("### ") == 2 and "### /data/full" in text and "### /data/mini" in text
     lines = text.splitlines()
     tutorial = next(line for line in lines if line.startswith("| tutorial"))
-    studio = next(line for line in lines if line.startswith("| studio | 24"))
+    studio = next(line for line in lines if line.startswith("| studio | - | 24"))
     assert tutorial == (
-        f"| tutorial | 24 | 540 s | 600 s, load 1.0-1.5 (162 s) | - | 96.5% ({OVERLAP}) "
+        f"| tutorial | bfloat16 | 24 | 540 s | 600 s, load 1.0-1.5 (162 s) | - | 96.5% ({OVERLAP}) "
         "| bart 0.90, homer 1.00 (test split) |"
     )
-    assert studio.startswith("| studio | 24 | 540 s | 600 s, load 0.0-0.0 (595 s) | 96.3% | 98.0% (")
+    assert studio.startswith("| studio | - | 24 | 540 s | 600 s, load 0.0-0.0 (595 s) | 96.3% | 98.0% (")
     assert "| studio | failed: no images |" in text
 
 
@@ -126,6 +129,7 @@ def test_a_quick_run_trains_the_recipes_and_writes_the_report(
     no_overlap = "no overlap with training found (0 of 24 near-duplicates)"
     for result in (tutorial, studio):
         assert result["state"] == "completed" and result["epochs"] == 1
+        assert result["precision"] in ("float32", "bfloat16")
         assert 0 <= result["test_accuracy"] <= 1 and result["test_overlap"] == no_overlap
         assert sorted(result["recall"]) == ["bart_simpson", "homer_simpson", "lisa_simpson", "marge_simpson"]
         assert result["cpu_seconds"] > 0 and result["run_seconds"] > result["train_seconds"] > 0
@@ -134,7 +138,7 @@ def test_a_quick_run_trains_the_recipes_and_writes_the_report(
     assert tutorial["validation_accuracy"] is None  # it validates on the test split
     assert 0 <= studio["validation_accuracy"] <= 1
     text = out.with_suffix(".md").read_text()
-    assert "| tutorial | 1 |" in text and "| studio | 1 |" in text and no_overlap in text
+    assert f"| tutorial | {tutorial['precision']} | 1 |" in text and no_overlap in text
     assert "| held_out balanced accuracy | held_out confident errors |" in text
 
 
@@ -146,6 +150,24 @@ def test_the_default_table_has_every_recipe_and_the_other_rows_can_be_asked_for(
     assert RECIPE_RUNS["studio with tutorial augmentation"] == ("studio", ("--augment", "tutorial"))
     with pytest.raises(SystemExit):
         parse_args(["--recipes", "studio,bigger"])
+
+
+def test_every_recipe_can_be_trained_in_each_precision_side_by_side() -> None:
+    rows = parse_args(["--recipes", "pretrained (float32),pretrained (bfloat16)"]).rows
+    assert [RECIPE_RUNS[row] for row in rows] == [
+        ("pretrained", ("--precision", "float32")),
+        ("pretrained", ("--precision", "bfloat16")),
+    ]
+    for recipe in ("tutorial", "studio", "quick"):
+        assert RECIPE_RUNS[f"{recipe} (bfloat16)"] == (recipe, ("--precision", "bfloat16"))
+    assert "pretrained (auto)" not in RECIPE_RUNS  # the plain rows train with auto
+
+
+def test_reports_go_to_the_cpu_kinds_folder_and_quick_ones_to_scratch(tmp_path: Path) -> None:
+    assert parse_args([]).out == REPORTS / cpu_kind() / "recipes"
+    assert parse_args(["--quick"]).out == SCRATCH / "recipes"
+    with pytest.raises(SystemExit):
+        parse_args(["--quick", "--out", str(REPORTS / cpu_kind() / "recipes")])
 
 
 def test_eval_folders_must_exist_and_have_different_names(tmp_path: Path) -> None:

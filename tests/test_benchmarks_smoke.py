@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.__main__ import main
+from benchmarks.__main__ import main, parse_args
 from benchmarks.harness import Job, alternated, stats
+from benchmarks.report import REPORTS, SCRATCH
+from simpsons_core.cpu import cpu_kind
 
 
 def test_tutorial_flops_match_the_known_figures() -> None:
@@ -30,6 +32,15 @@ def test_repeats_alternate_order_and_summarise_successes() -> None:
     assert stats([{"error": "boom"}], "x") is None
 
 
+def test_full_reports_go_to_the_cpu_kinds_folder_and_quick_ones_to_scratch(tmp_path: Path) -> None:
+    assert parse_args([]).out == REPORTS / cpu_kind()
+    assert parse_args(["--quick"]).out == SCRATCH
+    assert parse_args(["--quick", "--out", str(tmp_path)]).out == tmp_path
+    with pytest.raises(SystemExit):  # a smoke run's figures never overwrite a committed report
+        parse_args(["--quick", "--out", str(REPORTS / cpu_kind())])
+    assert parse_args(["--sections", "precision,dashboard"]).sections == ["precision", "dashboard"]
+
+
 @pytest.mark.slow
 def test_quick_run_writes_a_complete_report(
     tiny_dataset: Path, workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -37,22 +48,33 @@ def test_quick_run_writes_a_complete_report(
     monkeypatch.setenv("SIMPSONS_BENCH_DATA", str(tiny_dataset))
     out = tmp_path / "reports"
 
-    assert main(["--quick", "--only", "hardware,scanning", "--out", str(out)]) == 0
+    assert main(["--quick", "--only", "hardware,scanning,precision", "--out", str(out)]) == 0
 
     report = json.loads((out / "latest.json").read_text())
     assert report["meta"]["quick"] is True and report["meta"]["repeats"] == 1
     assert str(tiny_dataset) in report["meta"]["data"]
-    hardware, scanning = report["sections"]
-    assert (hardware["key"], scanning["key"]) == ("hardware", "scanning")
-    assert not hardware["error"] and not scanning["error"]
+    hardware, scanning, precision = report["sections"]
+    assert [s["key"] for s in report["sections"]] == ["hardware", "scanning", "precision"]
+    assert not hardware["error"] and not scanning["error"] and not precision["error"]
 
-    [matmul] = hardware["raw"]["matmul"]
-    assert matmul["gflops"] > 0 and matmul["peak_rss_mb"] > 0
+    [float32], [bfloat16] = hardware["raw"]["matmul"]["float32"], hardware["raw"]["matmul"]["bfloat16"]
+    assert (float32["dtype"], bfloat16["dtype"]) == ("float32", "bfloat16")
+    assert float32["gflops"] > 0 and bfloat16["gflops"] > 0 and float32["peak_rss_mb"] > 0
     models = {row[0]: row for row in hardware["tables"][1]["rows"]}
     assert set(models) == {"tutorial", "compact"}
-    trained_mflop, best_images_per_second = models["tutorial"][4], models["tutorial"][5]
+    trained_mflop, float32_bound, bfloat16_bound = models["tutorial"][4:7]
     assert trained_mflop == pytest.approx(307.1, abs=0.1)
-    assert best_images_per_second == pytest.approx(matmul["gflops"] * 1e3 / trained_mflop)
+    assert float32_bound == pytest.approx(float32["gflops"] * 1e3 / trained_mflop)
+    assert bfloat16_bound == pytest.approx(bfloat16["gflops"] * 1e3 / trained_mflop)
+
+    [row] = precision["tables"][0]["rows"]  # quick: the tutorial recipe only
+    assert row[:3] == ["tutorial", "tutorial, 64 px", "training"]
+    float32_speed, bfloat16_speed, auto_speed, chosen, bf16_ratio, auto_ratio = row[3:9]
+    assert min(float32_speed, bfloat16_speed, auto_speed) > 0 and chosen in ("float32", "bfloat16")
+    assert bf16_ratio == pytest.approx(bfloat16_speed / float32_speed)
+    assert auto_ratio == pytest.approx(auto_speed / float32_speed)
+    [target] = precision["targets"]
+    assert target["name"] == "auto/float32, tutorial (training)" and target["measured"] == auto_ratio
 
     cold, warm = scanning["targets"]
     assert (cold["goal"], warm["goal"], cold["unit"]) == (20.0, 2.0, "s")
@@ -60,6 +82,11 @@ def test_quick_run_writes_a_complete_report(
     assert len(scanning["raw"]["cold"]) == 1 and "scan_seconds" in scanning["raw"]["warm"][0]
 
     markdown = (out / "latest.md").read_text()
-    for heading in ("## Targets", "## 1. Hardware bound", "## 2. Scanning 200 images"):
+    for heading in (
+        "## Targets",
+        "## 1. Hardware bound",
+        "## 2. Scanning 200 images",
+        "## 3. Precision per recipe: float32, bfloat16 and auto",
+    ):
         assert heading in markdown
     assert "| cold scan of 200 images |" in markdown

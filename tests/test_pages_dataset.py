@@ -116,3 +116,27 @@ def test_an_empty_or_missing_dataset_folder_gets_an_error(empty_dataset: Path, m
     assert_clean(at)
     assert with_name(at.error, "is not a folder")
     assert not at.metric
+
+
+def test_a_leaked_test_picture_is_removed_to_the_trash_and_brought_back(
+    tiny_dataset: Path, tmp_path: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    leaky = Path(shutil.copytree(tiny_dataset, tmp_path / "leaky"))
+    source = sorted((leaky / "simpsons_trainset" / "bart_simpson").glob("*.jpg"))[0]
+    copied = leaky / "simpson_testset" / "bart_simpson" / "bart_simpson_copied.jpg"
+    shutil.copy(source, copied)
+    monkeypatch.setenv("SIMPSONS_DATA", str(leaky))
+    at = open_page("dataset")
+    at.checkbox(key="dataset_pairs_consent").check().run()  # the user's own folder: asked once
+    at.checkbox(key=f"dataset_pairs_pick:{copied}").check().run()
+    at.button(key="dataset_pairs_remove").click().run()
+    assert_clean(at)
+    assert with_name(at.success, "1 picture removed (in the trash)")
+    assert not copied.exists()
+    assert not with_name(at.warning, "are near-duplicates of training images")
+    assert any(expander.label.startswith("Trash: 1 file") for expander in at.expander)
+
+    at.button(key="dataset_pairs_undo").click().run()
+    assert_clean(at)
+    assert copied.read_bytes() == source.read_bytes()
+    assert with_name(at.warning, "1 of")  # the pair is back

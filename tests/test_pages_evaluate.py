@@ -2,7 +2,8 @@
 evaluated on a split with its figures, trust figures, charts and mistakes (captioned with both probabilities,
 in caption order, in a regular grid); an evaluation saved before the trust figures shows "-" for them; a
 dataset with classes the model does not know, and a run deleted while shown, get specific messages; the Export
-panel builds a format and offers its download."""
+panel builds a format and offers its download; a mistake is moved to another class from the gallery and the
+move undone, and the page (and Train) then say the data changed after the run."""
 
 from __future__ import annotations
 
@@ -145,3 +146,48 @@ def test_a_run_deleted_while_shown_is_handled(workspace_run: Path) -> None:
     evaluate_button(at).click().run()
     assert_clean(at)
     assert with_name(at.info, "There is no trained model yet")
+
+
+@pytest.fixture
+def own_data(
+    workspace_run: Path, tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """A private copy of the tiny dataset (a test may change it), active, and recorded as the one the run in
+    the workspace trained on; returns the copy."""
+    copy = Path(shutil.copytree(tiny_dataset, tmp_path / "own"))
+    config_path = workspace_run / "config.json"
+    config = json.loads(config_path.read_text())
+    config["data_dir"] = config["dataset"]["path"] = str(copy)
+    config_path.write_text(json.dumps(config))
+    monkeypatch.setenv("SIMPSONS_DATA", str(copy))
+    return copy
+
+
+def test_a_mistake_is_moved_to_the_class_it_shows_and_the_move_undone(
+    own_data: Path, workspace_run: Path
+) -> None:
+    at = open_page("evaluate")
+    saved = read_evaluation(workspace_run, "validation")
+    worst = most_confident_first(saved.mistakes)[0]
+    assert not [button for button in at.button if button.key == "evaluate_mistakes_move"]
+    at.checkbox(key="evaluate_mistakes_consent").check().run()  # the user's folder: asked first
+    at.checkbox(key=f"evaluate_mistakes_pick:{worst.path}").check().run()
+    at.selectbox(key="evaluate_mistakes_target").set_value(worst.predicted)
+    target = Path(worst.path).parents[1] / worst.predicted
+    before, content = set(target.iterdir()), Path(worst.path).read_bytes()
+    at.button(key="evaluate_mistakes_move").click().run()
+    assert_clean(at)
+    [moved] = set(target.iterdir()) - before  # the same name, with a suffix when the class has it already
+    assert moved.read_bytes() == content and not Path(worst.path).exists()
+    assert with_name(at.success, f"1 picture moved to {worst.predicted}")
+    assert with_name(at.caption, "1 picture moved or removed since")
+    assert worst.caption not in [image.captions[0] for image in at.image]
+    assert with_name(at.info, "The data changed after this run")
+    train = open_page("train")  # the Train page says so too, naming the run
+    assert with_name(train.info, "The data changed after this run")
+
+    at.button(key="evaluate_mistakes_undo").click().run()
+    assert_clean(at)
+    assert with_name(at.success, f"Undone: 1 picture moved to {worst.predicted}")
+    assert Path(worst.path).read_bytes() == content and not moved.exists()
+    assert worst.caption in [image.captions[0] for image in at.image]

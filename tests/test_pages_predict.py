@@ -32,7 +32,7 @@ def first_test_image(tiny_dataset: Path, name: str) -> Path:
 def test_without_a_run_the_page_links_to_train(on_dataset: Path) -> None:
     at = open_page("predict")
     assert with_name(at.info, "There is no trained model yet")
-    assert not at.file_uploader
+    assert [uploader.key for uploader in at.file_uploader] == ["import_files"]  # only "Import a model"
 
 
 def test_an_upload_gets_the_cores_prediction_and_a_corrupt_one_its_own_error(

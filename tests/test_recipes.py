@@ -37,6 +37,8 @@ def test_the_tutorial_recipe_is_the_seed_exactly() -> None:
         validation_fraction=0.2,
         early_stopping_patience=0,
         strategy="auto",
+        class_weights="none",
+        precision="auto",
         augment=AugmentConfig(
             rescale=1.0 / 255.0,
             shear_degrees=0.2,

@@ -40,9 +40,15 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 def tiny_config(data: Path, **changes) -> TrainConfig:
     """A constant learning rate: runs of different lengths then share their first epoch (a cosine schedule
-    is tested in test_recipes.py)."""
+    is tested in test_recipes.py). float32, so a long run never starts with the precision probe (tested in
+    test_precision.py)."""
     return TrainConfig(
-        data_dir=str(data), image_size=32, batch_size=16, epochs=2, lr_schedule="constant"
+        data_dir=str(data),
+        image_size=32,
+        batch_size=16,
+        epochs=2,
+        lr_schedule="constant",
+        precision="float32",
     ).replace(**changes)
 
 
@@ -249,6 +255,8 @@ def test_cancel_stops_after_the_current_batch_and_saves_the_model(workspace, tin
         "500",
         "--validation",
         "test",
+        "--precision",
+        "float32",
         "--detach",
     )
     assert started.returncode == 0, started.stderr

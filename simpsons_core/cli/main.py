@@ -20,6 +20,7 @@ from simpsons_core.errors import EXPECTED_ERRORS
 COMMAND_MODULES = (
     "demo",
     "scan",
+    "data",
     "train",
     "runs",
     "predict",
@@ -27,6 +28,7 @@ COMMAND_MODULES = (
     "explain",
     "export",
     "import_weights",
+    "import_tm",
 )
 
 

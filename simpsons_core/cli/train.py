@@ -8,13 +8,17 @@ process of `launcher.start_run` is started; users do not need it.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from simpsons_core.config import (
+    BALANCED_WEIGHTS_ABOVE,
+    CLASS_WEIGHTS,
     DEFAULT_RECIPE,
     LR_SCHEDULES,
+    PRECISIONS,
     RECIPE_NOTES,
     RECIPES,
     STRATEGIES,
@@ -24,6 +28,14 @@ from simpsons_core.config import (
 )
 from simpsons_core.data.folders import dataset_folder
 from simpsons_core.training.models import MODELS
+from simpsons_core.training.strategy import (
+    MULTIWORKER,
+    TF_CONFIG,
+    Cluster,
+    cluster_for,
+    tf_config,
+    worker_scratch_dir,
+)
 
 # Command-line option -> TrainConfig field, for the options that override the recipe.
 OVERRIDES = {
@@ -38,6 +50,8 @@ OVERRIDES = {
     "validation_fraction": "validation_fraction",
     "patience": "early_stopping_patience",
     "strategy": "strategy",
+    "class_weights": "class_weights",
+    "precision": "precision",
 }
 
 
@@ -95,7 +109,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--strategy",
         choices=STRATEGIES,
-        help="tf.distribute strategy; 'auto' mirrors over several GPUs when there are any",
+        help="tf.distribute strategy; 'auto' mirrors over several GPUs when there are any; 'multiworker' "
+        "trains over several machines (--workers, or TF_CONFIG)",
+    )
+    parser.add_argument(
+        "--workers",
+        metavar="HOST:PORT,...",
+        help="train over these machines (implies --strategy multiworker): every worker's address, the chief "
+        "first, the same list on each; each machine runs the same command with its own --worker-index",
+    )
+    parser.add_argument(
+        "--worker-index",
+        type=int,
+        metavar="I",
+        help="this machine's place in --workers; 0 is the chief, which writes the run",
+    )
+    parser.add_argument(
+        "--class-weights",
+        choices=CLASS_WEIGHTS,
+        help="'balanced': weight each image's loss by the inverse of its class's share of the training "
+        f"images, so small classes count as much as large ones (the scan suggests it above an imbalance of "
+        f"{BALANCED_WEIGHTS_ABOVE}); 'none': every image alike",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="'auto': bfloat16 mixed precision where a short probe, cached per CPU kind, finds it "
+        "faster for this model and size on a CPU with AMX or AVX512-BF16 (or a GPU with bfloat16), else "
+        "float32; saved models are float32 either way",
     )
     parser.add_argument(
         "--detach", action="store_true", help="train in the background; print the run id and return at once"
@@ -123,15 +164,48 @@ def run(args: argparse.Namespace) -> int:
 
     if args.run_dir is not None:
         return _run_child(args.run_dir)
+    _join_cluster(args)
     if args.data is None:
         _use_active_dataset(args)
     config = config_from_args(args)
+    cluster = cluster_for(config.strategy)
+    if cluster and not cluster.is_chief:
+        return _train_as_worker(config, cluster, args.detach)
     if args.detach:
         run_id = launcher.start_run(config)
         print(f"Started run {run_id} in the background ({lookup.run_dir(run_id)}).")
         print(f"Follow it with: simpsons runs show {run_id}")
         return 0
     return _train_with_progress_bar(config, launcher.begin_run(config).path)
+
+
+def _join_cluster(args: argparse.Namespace) -> None:
+    """`--workers` and `--worker-index` become this process's TF_CONFIG (what TensorFlow and a detached
+    child read) and `--strategy multiworker`."""
+    if args.workers is None and args.worker_index is None:
+        return
+    if args.workers is None:
+        raise ValueError("--worker-index needs --workers host:port,host:port (the chief first).")
+    if args.strategy not in (None, MULTIWORKER):
+        raise ValueError(
+            f"--workers trains over several machines: give --strategy {MULTIWORKER} or leave it out, not "
+            f"--strategy {args.strategy}."
+        )
+    args.strategy = MULTIWORKER
+    os.environ[TF_CONFIG] = tf_config(args.workers, args.worker_index)
+
+
+def _train_as_worker(config: TrainConfig, cluster: Cluster, detach: bool) -> int:
+    """A non-chief worker trains in the foreground, into a scratch folder of its own: the chief writes the
+    run."""
+    if detach:
+        raise ValueError(
+            "--detach starts the chief's run in the background; run the other workers in the foreground "
+            "(under nohup or a service manager to keep them after logout)."
+        )
+    folder = worker_scratch_dir(cluster)
+    print(f"This machine is {cluster.describe()}: the chief writes the run; this worker logs to {folder}")
+    return _train_with_progress_bar(config, folder)
 
 
 def _use_active_dataset(args: argparse.Namespace) -> None:

@@ -74,6 +74,7 @@ def decode_images(
     image_size: int,
     cache: str = "memory",
     progress: CountProgress | None = None,
+    fit: str = "squash",
 ) -> DecodedImages:
     """Decode every image once to `image_size` x `image_size` uint8 pixels, skipping the ones that fail.
 
@@ -85,6 +86,7 @@ def decode_images(
             cache, keyed by the files' paths, sizes and modification times and the image size: the next run
             with the same files maps it instead of decoding, and datasets bigger than RAM work.
         progress: called as `progress(done, total)` while decoding.
+        fit: how a picture becomes a square (`images.resize`): "squash" (training's) or "centre-crop".
 
     A file that cannot be decoded, or whose class is not in `class_names`, is left out with a warning naming
     it and listed in `skipped`; it never stops decoding or training.
@@ -100,9 +102,9 @@ def decode_images(
     ]
     files = [Path(item.path) for item in known]
     if cache == "file":
-        pixels, failures = _decode_with_file_cache(files, image_size, progress)
+        pixels, failures = _decode_with_file_cache(files, image_size, progress, fit)
     else:
-        pixels, failures = _decode_in_memory(files, image_size, progress)
+        pixels, failures = _decode_in_memory(files, image_size, progress, fit)
     failed = dict(failures)
     kept = [row for row in range(len(files)) if row not in failed]
     skipped += [(files[row], reason) for row, reason in failures]
@@ -116,20 +118,20 @@ def decode_images(
     )
 
 
-def _decode_in_memory(files: list[Path], image_size: int, progress: CountProgress | None):
+def _decode_in_memory(files: list[Path], image_size: int, progress: CountProgress | None, fit: str):
     pixels = np.empty((len(files), image_size, image_size, 3), dtype=np.uint8)
-    failures = _decode_rows(files, image_size, pixels, progress)
+    failures = _decode_rows(files, image_size, pixels, progress, fit)
     if failures:
         pixels = np.delete(pixels, [row for row, _ in failures], axis=0)
     return pixels, failures
 
 
-def _decode_with_file_cache(files: list[Path], image_size: int, progress: CountProgress | None):
+def _decode_with_file_cache(files: list[Path], image_size: int, progress: CountProgress | None, fit: str):
     """The pixels as a read-only memory map of a raw file in the cache (raw, not .npy, so that TensorFlow can
     map it too), decoding only when no entry matches the files."""
     folder = paths.cache_dir() / "decoded"
     folder.mkdir(parents=True, exist_ok=True)
-    stem = folder / _cache_key(files, image_size)
+    stem = folder / _cache_key(files, image_size, fit)
     data_path, manifest_path = stem.with_suffix(".u8"), stem.with_suffix(".json")
     cached = _read_file_cache(data_path, manifest_path, len(files), image_size)
     if cached is not None:
@@ -139,7 +141,7 @@ def _decode_with_file_cache(files: list[Path], image_size: int, progress: CountP
     if not files:
         return np.empty((0, image_size, image_size, 3), np.uint8), []
     with _temp_memmap(folder, (len(files), image_size, image_size, 3)) as (decoded_path, decoded):
-        failures = _decode_rows(files, image_size, decoded, progress)
+        failures = _decode_rows(files, image_size, decoded, progress, fit)
         failed = {row for row, _ in failures}
         kept = np.array([row for row in range(len(files)) if row not in failed], dtype=np.int64)
         if not failures:
@@ -156,7 +158,7 @@ def _decode_with_file_cache(files: list[Path], image_size: int, progress: CountP
     return _open_pixels(data_path, (len(kept), *decoded.shape[1:])), failures
 
 
-def _cache_key(files: list[Path], image_size: int) -> str:
+def _cache_key(files: list[Path], image_size: int, fit: str) -> str:
     entries = []
     for file in files:
         try:
@@ -164,7 +166,7 @@ def _cache_key(files: list[Path], image_size: int) -> str:
             entries.append((os.path.abspath(file), stat.st_size, stat.st_mtime_ns))
         except OSError:
             entries.append((str(file), -1, -1))
-    text = json.dumps([_CACHE_FORMAT, image_size, entries])
+    text = json.dumps([_CACHE_FORMAT, image_size, entries] + ([fit] if fit != "squash" else []))
     return f"pixels-{image_size}px-{len(files)}-{hashlib.sha256(text.encode()).hexdigest()[:24]}"
 
 
@@ -209,12 +211,14 @@ def _publish(
     os.replace(data_tmp, data_path)
 
 
-def _decode_rows(files: list[Path], image_size: int, out: np.ndarray, progress: CountProgress | None):
+def _decode_rows(
+    files: list[Path], image_size: int, out: np.ndarray, progress: CountProgress | None, fit: str
+):
     """Fill out[i] with file i's pixels, in threads; returns [(row, reason)] for the files that failed."""
 
     def decode(row: int) -> str | None:
         try:
-            out[row] = load_pixels(files[row], image_size)
+            out[row] = load_pixels(files[row], image_size, fit)
         except ImageError as error:
             return str(error)
         except Exception as error:  # one bad file must never stop the other thousands

@@ -17,6 +17,8 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from simpsons_core.config import FITS
+
 # Called with (files done, files in all) while many files are read: the scan, the split, decoding.
 CountProgress = Callable[[int, int], None]
 
@@ -167,14 +169,29 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def resize(image: Image.Image, size: int) -> np.ndarray:
-    """Squash to `size` x `size` (as the tutorial did) with antialiased bilinear filtering; uint8 HxWx3."""
-    return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
+def resize(image: Image.Image, size: int, fit: str = "squash") -> np.ndarray:
+    """`size` x `size` uint8 HxWx3 pixels, with antialiased bilinear filtering. "squash" resizes the whole
+    picture (as the tutorial did); "centre-crop" resizes its largest centred square (as Teachable Machine
+    does), so a model trained on squares sees undistorted shapes."""
+    if fit not in FITS:
+        raise ValueError(f"fit must be one of {', '.join(FITS)}, not {fit!r}.")
+    box = centre_square(image.size) if fit == "centre-crop" else None
+    return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR, box=box), dtype=np.uint8)
 
 
-def load_pixels(source: ImageSource, size: int) -> np.ndarray:
-    """The one way any image becomes model input pixels: uint8 array of shape (size, size, 3)."""
-    return resize(open_rgb(source, draft_size=size), size)
+def centre_square(size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The (left, top, right, bottom) box of the largest square centred in a picture of `size` (width,
+    height): what a "centre-crop" model input keeps of it."""
+    width, height = size
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    return left, top, left + side, top + side
+
+
+def load_pixels(source: ImageSource, size: int, fit: str = "squash") -> np.ndarray:
+    """The one way any image becomes model input pixels: uint8 array of shape (size, size, 3), the picture
+    fitted to the square as `resize` does."""
+    return resize(open_rgb(source, draft_size=size), size, fit)
 
 
 # What a letterboxed thumbnail is padded with: Streamlit's light theme's secondary background, so the padding

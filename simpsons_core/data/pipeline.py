@@ -21,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
-from simpsons_core.config import AugmentConfig, TrainConfig
+from simpsons_core.config import GREY_WEIGHTS, AugmentConfig, ModelInput, TrainConfig
 from simpsons_core.data.augment import augment_batch, augmentation_seed
 from simpsons_core.data.decoding import DecodedImages
 
@@ -76,9 +76,18 @@ def evaluation_dataset(images: DecodedImages, config: TrainConfig) -> tf.data.Da
     )
 
 
-def prepare_for_model(pixels: np.ndarray | tf.Tensor, augment: AugmentConfig) -> tf.Tensor:
-    """uint8 pixels to model input: the rescale only, exactly `augment_batch` with every effect off."""
-    return tf.cast(pixels, tf.float32) * augment.rescale
+def prepare_for_model(pixels: np.ndarray | tf.Tensor, model_input: ModelInput | AugmentConfig) -> tf.Tensor:
+    """uint8 RGB pixels [..., 3] to model input: one grey channel (`GREY_WEIGHTS`, on float pixels as
+    Teachable Machine weighs them) for a greyscale input, then times `scale` plus `offset`. An AugmentConfig
+    stands for the input of the run it trains: its rescale only, exactly `augment_batch` with every effect
+    off."""
+    values = tf.cast(pixels, tf.float32)
+    if isinstance(model_input, AugmentConfig):
+        return values * model_input.rescale
+    if model_input.colour == "greyscale":
+        values = tf.reduce_sum(values * tf.constant(GREY_WEIGHTS, tf.float32), axis=-1, keepdims=True)
+    values = values * model_input.scale
+    return values + model_input.offset if model_input.offset else values
 
 
 def _batch_reader(images: DecodedImages) -> Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]]:

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from simpsons_core.config import BALANCED_WEIGHTS_ABOVE
 from simpsons_core.data.folders import DatasetLayout, LabelledImage, Problem, class_problems, detect_layout
 from simpsons_core.data.images import CountProgress
 from simpsons_core.data.near_duplicates import (
@@ -177,6 +178,20 @@ class ScanPace:
     def seconds_left(self) -> float | None:
         rate = self.rate
         return max(0, self.total - self.done) / rate if rate else None
+
+
+def class_weights_advice(report: ScanReport) -> str | None:
+    """The suggestion to train with balanced class weights when the training split's largest class has more
+    than `BALANCED_WEIGHTS_ABOVE` times the images of its smallest; else None. (The scan text and the Dataset
+    page show it.)"""
+    imbalance = report.splits[0].imbalance if report.splits else None
+    if imbalance is None or imbalance <= BALANCED_WEIGHTS_ABOVE:
+        return None
+    return (
+        f"The largest training class has {imbalance:.2f} times the images of the smallest (above "
+        f"{BALANCED_WEIGHTS_ABOVE}): consider balanced class weights (`train --class-weights balanced`, or "
+        "Class weights: balanced on the Train page), so each class counts as much in the loss."
+    )
 
 
 def scan_dataset(root: str | Path, progress: CountProgress | None = None) -> ScanReport:
@@ -374,7 +389,10 @@ def _render_counts(report: ScanReport) -> list[str]:
         )
     lines.append("  total".ljust(width) + "".join(f"{split.total:>9,}" for split in splits))
     ratios = ", ".join(f"{s.name} {s.imbalance:.2f}" if s.imbalance else f"{s.name} -" for s in splits)
-    lines += [f"Class imbalance (largest / smallest class): {ratios}", ""]
+    lines.append(f"Class imbalance (largest / smallest class): {ratios}")
+    if advice := class_weights_advice(report):
+        lines.append(advice)
+    lines.append("")
     lines.append("Image size (pixels)   width min / median / max   height min / median / max")
     for split in splits:
         if split.sizes:

@@ -1,10 +1,12 @@
 """What the scan learns from one file (size, mode, content digest, fingerprint or error), and its cache.
 
 Decoding is the only slow part of a scan, so each file's facts are cached in `paths.cache_dir()`, keyed by
-the file's path, size and modification time: a second scan of an unchanged folder decodes nothing. The cache
-is one `.npz` per dataset root, written atomically; an unreadable cache is ignored and rebuilt. Decoding uses
-a pool of worker processes when there is enough to do (started by `forkserver`, so a parent that already runs
-TensorFlow's threads can call it safely).
+the file's path, size and modification time: a second scan of an unchanged folder decodes nothing. Its inode
+is compared too (when the cache has it), so another file moved to a cached path (a dataset edit) with the
+same size and time, as files unpacked from one archive have, is not taken for the file that was there. The
+cache is one `.npz` per dataset root, written atomically; an unreadable cache is ignored and rebuilt. Decoding
+uses a pool of worker processes when there is enough to do (started by `forkserver`, so a parent that already
+runs TensorFlow's threads can call it safely).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class FileInfo:
     average_hash: int = 0
     thumb: bytes = b""
     error: str = ""
+    inode: int = 0  # 0: not recorded (a cache written before inodes were)
 
     @property
     def ok(self) -> bool:
@@ -83,11 +86,19 @@ def inspect_file(path: Path) -> FileInfo:
             handle.seek(0)
             image, header = _decode(handle)
     except ImageError as error:
-        return FileInfo(stat.st_size, stat.st_mtime_ns, digest, error=str(error))
+        return FileInfo(stat.st_size, stat.st_mtime_ns, digest, error=str(error), inode=stat.st_ino)
     except OSError as error:
-        return FileInfo(stat.st_size, stat.st_mtime_ns, "", error=_unreadable(error))
+        return FileInfo(stat.st_size, stat.st_mtime_ns, "", error=_unreadable(error), inode=stat.st_ino)
     average_hash, thumb = fingerprint(image)
-    return FileInfo(stat.st_size, stat.st_mtime_ns, digest, *header, average_hash=average_hash, thumb=thumb)
+    return FileInfo(
+        stat.st_size,
+        stat.st_mtime_ns,
+        digest,
+        *header,
+        average_hash=average_hash,
+        thumb=thumb,
+        inode=stat.st_ino,
+    )
 
 
 def _unreadable(error: OSError) -> str:
@@ -170,7 +181,12 @@ def _unchanged(cached: FileInfo | None, path: Path) -> bool:
         stat = path.stat()
     except OSError:
         return False
-    return cached is not None and cached.size == stat.st_size and cached.mtime_ns == stat.st_mtime_ns
+    return (
+        cached is not None
+        and cached.size == stat.st_size
+        and cached.mtime_ns == stat.st_mtime_ns
+        and cached.inode in (0, stat.st_ino)
+    )
 
 
 def fingerprints_of(infos: Sequence[FileInfo]) -> Fingerprints:
@@ -232,6 +248,7 @@ def _write_cache(path: Path, infos: dict[str, FileInfo]) -> None:
         "keys": np.array(list(infos), dtype=str),
         "size": np.array([info.size for info in values], dtype=np.int64),
         "mtime_ns": np.array([info.mtime_ns for info in values], dtype=np.int64),
+        "inode": np.array([info.inode for info in values], dtype=np.uint64),
         "width": np.array([info.width for info in values], dtype=np.int64),
         "height": np.array([info.height for info in values], dtype=np.int64),
         "average_hash": np.array([info.average_hash for info in values], dtype=np.uint64),
@@ -273,4 +290,5 @@ def _cached_info(columns: dict[str, list], thumbs: bytes, index: int) -> FileInf
         average_hash=columns["average_hash"][index],
         thumb=b"" if error else thumbs[index * _THUMB_BYTES : (index + 1) * _THUMB_BYTES],
         error=error,
+        inode=columns["inode"][index] if "inode" in columns else 0,
     )

@@ -1,9 +1,11 @@
 """Measuring a run's model on labelled images: accuracy, confusion matrix, per-class figures, worst mistakes,
 and how far its answers can be trusted (balanced accuracy, calibration, confident errors, coverage).
 
-Images go through the training pipeline's own decoding and evaluation dataset, so the figures are about
-exactly what the model saw in training. The result is saved as `evaluation-<split>.json` in the run folder,
-where the dashboard reads it; a file saved before the trust figures existed still loads, without them.
+Images go through the training pipeline's own decoding and then the run's `Predictor`, both as the run's
+`ModelInput` says, so the figures are about exactly what the model saw in training (for an imported model:
+what its maker fed it) and what prediction shows. The result is saved as `evaluation-<split>.json` in the
+run folder, where the dashboard reads it; a file saved before the trust figures existed still loads, without
+them.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 
 from simpsons_core.data.images import is_image_name
 from simpsons_core.inference.calibration import CoveragePoint, TrustSummary, coverage_curve, trust_summary
-from simpsons_core.run.folder import CONFIG_FILE
+from simpsons_core.run.folder import CONFIG_FILE, MODEL_INPUT_KEY
 from simpsons_core.run.lookup import resolve_run, run_dataset
 
 if TYPE_CHECKING:
@@ -245,19 +247,18 @@ def evaluate(
         raise ValueError(f"None of the {count} images in {source} is of a class this model knows.")
 
     from simpsons_core.data.decoding import decode_images
-    from simpsons_core.data.pipeline import evaluation_dataset
-    from simpsons_core.inference.predict import NO_PROBABILITIES, load_model
+    from simpsons_core.inference.predict import NO_PROBABILITIES, Predictor, load_model
 
-    model = load_model(info)
-    if model.input_shape[1] != config.image_size:  # else a raw Keras shape error after decoding every image
+    model, model_input = load_model(info), info.model_input
+    if model.input_shape[1] != model_input.size:  # else a raw Keras shape error after decoding every image
+        setting = f"{MODEL_INPUT_KEY} size" if MODEL_INPUT_KEY in info.config else "image_size"
         raise ValueError(
-            f"Run {info.id} cannot be used: {CONFIG_FILE} is damaged: it says image_size "
-            f"{config.image_size}, but the model takes {model.input_shape[1]} px images."
+            f"Run {info.id} cannot be used: {CONFIG_FILE} is damaged: it says {setting} "
+            f"{model_input.size}, but the model takes {model.input_shape[1]} px images."
         )
-    decoded = decode_images(known, labels, config.image_size, progress=progress)
-    probabilities = np.asarray(
-        model.predict(evaluation_dataset(decoded, config), verbose=0), dtype=np.float64
-    )
+    predictor = Predictor(model, labels, model_input, batch_size=config.batch_size)
+    decoded = decode_images(known, labels, model_input.size, progress=progress, fit=model_input.fit)
+    probabilities = predictor.probabilities(decoded.pixels).astype(np.float64)
     if not np.isfinite(probabilities).all():
         raise ValueError(f"Run {info.id} cannot be evaluated: {NO_PROBABILITIES}.")
     true = np.asarray(decoded.labels, dtype=np.int64)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from simpsons_core.data.images import ImageSource, open_rgb
+from simpsons_core.data.images import ImageSource, centre_square, open_rgb
 
 if TYPE_CHECKING:
     import keras
@@ -90,7 +90,7 @@ def _feature_and_score_model(model: keras.Model) -> tuple[keras.Model, Callable[
         inputs, features, head_input, outputs = model.inputs, conv.output, head.input, model.outputs[0]
     softmax_head = getattr(head, "activation", None) is keras.activations.softmax
     if softmax_head and isinstance(head, keras.layers.Dense):
-        built = keras.Model(inputs, [features, head_input]), lambda x: x @ head.kernel + head.bias
+        built = keras.Model(inputs, [features, head_input]), lambda x: _dense_logits(head, x)
     elif softmax_head and isinstance(head, keras.layers.Activation):
         built = keras.Model(inputs, [features, head_input]), lambda x: x
     else:
@@ -99,8 +99,14 @@ def _feature_and_score_model(model: keras.Model) -> tuple[keras.Model, Callable[
     return built
 
 
+def _dense_logits(dense: keras.layers.Dense, x: tf.Tensor) -> tf.Tensor:
+    """A softmax Dense layer's logits (Teachable Machine's last layer has no bias)."""
+    logits = x @ dense.kernel
+    return logits + dense.bias if dense.use_bias else logits
+
+
 def grad_cam(model: keras.Model, inputs: np.ndarray, class_index: int | None = None) -> np.ndarray:
-    """Grad-CAM heatmap for one model-ready input ([S, S, 3] or [1, S, S, 3], already scaled).
+    """Grad-CAM heatmap for one model-ready input ([S, S, C] or [1, S, S, C], already scaled).
 
     Args:
         model: a Keras classifier with at least one convolution layer at its top level.
@@ -148,10 +154,9 @@ def explain(
     predictor: Predictor, source: ImageSource, class_name: str | None = None, max_side: int = 512
 ) -> Explanation:
     """Grad-CAM for `source` through `predictor`'s model and preprocessing, for `class_name` or the predicted
-    class. The overlay is drawn on the upright original, shrunk to at most `max_side` pixels a side or, when
-    small, enlarged (smoothly, keeping its shape) to `MIN_OVERLAY_SIDE` pixels on its shorter side."""
-    from simpsons_core.data.pipeline import prepare_for_model
-
+    class. The overlay is drawn on the upright original (its centre square for a model that sees only that),
+    shrunk to at most `max_side` pixels a side or, when small, enlarged (smoothly, keeping its shape) to
+    `MIN_OVERLAY_SIDE` pixels on its shorter side."""
     if class_name is not None and class_name not in predictor.labels:
         raise ValueError(f"Unknown class {class_name!r}; this model knows: {', '.join(predictor.labels)}.")
     source = rereadable(source)
@@ -159,9 +164,10 @@ def explain(
     row = predictor.probabilities(pixels)[0]
     predicted = predictor.labels[int(np.argmax(row))]
     chosen = class_name or predicted
-    inputs = np.asarray(prepare_for_model(pixels, predictor.augment))
-    heatmap = grad_cam(predictor.model, inputs, predictor.labels.index(chosen))
+    heatmap = grad_cam(predictor.model, predictor.model_inputs(pixels), predictor.labels.index(chosen))
     picture = open_rgb(rereadable(source))
+    if predictor.input.fit == "centre-crop":
+        picture = picture.crop(centre_square(picture.size))
     picture.thumbnail((max_side, max_side))
     if (shorter := min(picture.size)) < MIN_OVERLAY_SIDE:
         scale = MIN_OVERLAY_SIDE / shorter

@@ -2,9 +2,12 @@
 
 A `Predictor` loads a run's model and labels once and keeps one compiled call warm: `model.predict` builds a
 data pipeline on every call, which costs many times the model's own work for one image; a traced
-`tf.function` with a fixed input signature does not (the figures: benchmarks/reports/latest.md, section 4).
-Pixels come from `images.load_pixels` and are scaled by `pipeline.prepare_for_model`, exactly as in training
-and evaluation, so the same file gets the same probabilities everywhere.
+`tf.function` with a fixed input signature does not (the figures: benchmarks/reports/amd-epyc-avx2/latest.md,
+section 4).
+Pixels come from `images.load_pixels` and are scaled by `pipeline.prepare_for_model`, both as the run's
+`ModelInput` says (a trained run's: as in training; an imported model's: as its maker prepared pictures), and
+evaluation, Grad-CAM and exports go through the same two, so the same file gets the same probabilities
+everywhere.
 
 Whether an answer is "sure" comes from the run's own threshold (`RunInfo.threshold`), chosen after training on
 its leak-free validation images as the confidence from which answers met `calibration.TARGET_ACCURACY`. It
@@ -24,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simpsons_core.config import AugmentConfig
+from simpsons_core.config import AugmentConfig, ModelInput
 from simpsons_core.data.images import ImageError, ImageSource, is_image_name, load_pixels
 from simpsons_core.run.lookup import resolve_run
 
@@ -116,9 +119,10 @@ class Predictor:
     """A trained model with its labels and preprocessing, ready for fast repeated calls.
 
     Args:
-        model: a Keras classifier taking `image_size` x `image_size` x 3 float inputs, ending in a softmax.
+        model: a Keras classifier taking `model_input`'s float inputs, ending in a softmax.
         labels: class names in the model's output order.
-        augment: the run's augmentation config; only its `rescale` applies at prediction time.
+        model_input: how pictures become the model's input (`input`); an AugmentConfig stands for a trained
+            run's: pictures squashed to the model's size, times its `rescale`.
         batch_size: how many decoded images go through the model at once when predicting many files.
         threshold: answers whose top confidence is below this are "not sure" (`Prediction.sure`); None gives
             no verdict.
@@ -136,7 +140,7 @@ class Predictor:
         self,
         model: keras.Model,
         labels: Sequence[str],
-        augment: AugmentConfig,
+        model_input: ModelInput | AugmentConfig,
         batch_size: int = 64,
         threshold: float | None = None,
     ) -> None:
@@ -144,28 +148,31 @@ class Predictor:
 
         from simpsons_core.data.pipeline import prepare_for_model
 
-        shape = model.input_shape
-        if len(shape) != 4 or shape[1] != shape[2] or shape[3] != 3:
+        shape = tuple(model.input_shape)
+        if isinstance(model_input, AugmentConfig):
+            model_input = ModelInput(size=int(shape[1] or 0), scale=model_input.rescale)
+        expected = (None, model_input.size, model_input.size, model_input.channels)
+        if shape != expected:
             raise ValueError(
-                f"The model takes inputs of shape {shape}; a square RGB image input is expected."
+                f"The model takes inputs of shape {shape}, not {expected} ({model_input.describe()})."
             )
         classes = model.output_shape[-1]
         if classes != len(labels):
             raise ValueError(f"The model has {classes} outputs but {len(labels)} labels were given.")
         self.model = model
         self.labels = list(labels)
-        self.image_size = int(shape[1])
-        self.augment = augment
+        self.input = model_input
+        self.image_size = model_input.size
         self.batch_size = batch_size
         self.threshold = threshold
         signature = [tf.TensorSpec([None, self.image_size, self.image_size, 3], tf.uint8)]
 
         @tf.function(input_signature=signature, autograph=False)
         def probabilities(pixels: tf.Tensor) -> tf.Tensor:
-            return model(prepare_for_model(pixels, augment), training=False)
+            return model(prepare_for_model(pixels, model_input), training=False)
 
         # The concrete function, called directly, skips tf.function's per-call dispatch, a measurable share of
-        # a single-image prediction (benchmarks/reports/latest.md, section 4).
+        # a single-image prediction (benchmarks/reports/amd-epyc-avx2/latest.md, section 4).
         self._probabilities = probabilities.get_concrete_function()
         self.probabilities(np.zeros((1, self.image_size, self.image_size, 3), np.uint8))  # trace once, now
 
@@ -176,11 +183,32 @@ class Predictor:
         key on `model_key(info)` so a new model is picked up (calibration rewrites the model and records its
         threshold before the run completes). Raises as `resolve_run` does for a damaged run."""
         info = resolve_run(run)
-        return cls(load_model(info), info.labels, info.usable_config().augment, threshold=info.threshold)
+        return cls(load_model(info), info.labels, info.model_input, threshold=info.threshold)
+
+    @property
+    def augment(self) -> AugmentConfig:
+        """The input's scaling as an AugmentConfig, for code that predates `input`; ValueError for an input
+        that is more than a rescale of squashed RGB pixels (read `input` instead)."""
+        if self.input != ModelInput(self.input.size, scale=self.input.scale):
+            raise ValueError(
+                f"This model's input ({self.input.describe()}) is more than a rescale: use .input."
+            )
+        return AugmentConfig(rescale=self.input.scale)
 
     def probabilities(self, pixels: np.ndarray) -> np.ndarray:
-        """uint8 pixels [N, S, S, 3] -> float32 probabilities [N, classes]."""
-        return self._probabilities(np.asarray(pixels, dtype=np.uint8)).numpy()
+        """uint8 RGB pixels [N, S, S, 3] (from `load`) -> float32 probabilities [N, classes], `batch_size`
+        images at a time (a memory-mapped array is read batch by batch)."""
+        rows = [
+            self._probabilities(np.asarray(pixels[start : start + self.batch_size], dtype=np.uint8)).numpy()
+            for start in range(0, len(pixels), self.batch_size)
+        ]
+        return np.concatenate(rows) if rows else np.zeros((0, len(self.labels)), np.float32)
+
+    def model_inputs(self, pixels: np.ndarray) -> np.ndarray:
+        """uint8 RGB pixels [N, S, S, 3] (from `load`) -> what the model takes: float32 [N, S, S, C]."""
+        from simpsons_core.data.pipeline import prepare_for_model
+
+        return np.asarray(prepare_for_model(pixels, self.input), dtype=np.float32)
 
     def predict(
         self,
@@ -203,8 +231,8 @@ class Predictor:
         return self._predict_batch([source], top_k)[0]
 
     def load(self, source: ImageSource) -> np.ndarray:
-        """The uint8 pixels the model sees for `source` (raises `ImageError`)."""
-        return load_pixels(source, self.image_size)
+        """The uint8 RGB pixels [S, S, 3] that the model's input is made of, for `source` (ImageError)."""
+        return load_pixels(source, self.input.size, self.input.fit)
 
     def _predict_batch(self, sources: Sequence[ImageSource], top_k: int) -> list[Prediction]:
         pixels: list[np.ndarray] = []

@@ -8,8 +8,10 @@ or a restart. A temp file left by a killed writer is removed by the next reader 
 Who writes what:
 
 - `config.json` (the launcher, then the training process): `TrainConfig.to_dict()` plus `dataset` (what the
-  run found in its data folder: path, layout, classes, images per class and split, skipped files), or
-  `imported_from` for a model trained elsewhere.
+  run found in its data folder: path, layout, classes, images per class and split, skipped files; in a
+  multiworker run the training counts are the chief's share, and `cluster` holds `workers` and `rank`), or
+  `imported_from` for a model trained elsewhere, with `imported_model` (what network it is) and
+  `model_input` (a `ModelInput`: how pictures become that model's input) when training settings do not say.
 - `labels.json` (the training process): class names in the model's output order.
 - `metrics.jsonl` (the training process): one JSON object a line, appended whole: `{"type": "epoch", "epoch",
   "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"}` after each epoch and `{"type": "progress",
@@ -18,7 +20,9 @@ Who writes what:
 - `status.json` (the launcher until the child starts, then the training process): `state` (running,
   completed, cancelled, failed), `pid`, `process_started`, `phase`, `phase_done`, `phase_total`, `epoch`,
   `epochs`, `step` and `total_steps` (batches done and planned over the whole run), `steps_per_epoch`,
-  `eta_seconds`, `strategy`, `started_at`, `finished_at`, `updated_at`, `error`; after training
+  `eta_seconds`, `strategy` (e.g. "MirroredStrategy over 2 device(s)"), `devices` (this machine's, e.g.
+  ["GPU:0"]), `workers` (a multiworker run's cluster, the chief first), `started_at`, `finished_at`,
+  `updated_at`, `error`; after training
   `test_accuracy` and `test_overlap` (the best model on the dataset's test split, and how much of that split
   has near-duplicates in training), and before those `calibration` (`training.calibrate`, read as a
   `Calibration`): `validation_images`, `temperature` (folded into the saved model), `ece_before`, `ece_after`,
@@ -51,7 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from simpsons_core import atomic
-from simpsons_core.config import TrainConfig
+from simpsons_core.config import ModelInput, TrainConfig
 
 STATES = ("running", "completed", "cancelled", "failed")
 UNEXPECTED_END = "the training process ended unexpectedly"
@@ -69,6 +73,8 @@ EXPORTS_DIR = "exports"
 # What a Keras 3 `.keras` file (a zip) must hold to be loadable: its architecture and its weights.
 KERAS_CONFIG_ENTRY = "config.json"
 KERAS_WEIGHTS_PREFIX = "model.weights."
+# config.json's key for a model's own input (`ModelInput.to_dict()`), when training settings do not say it.
+MODEL_INPUT_KEY = "model_input"
 
 
 def now() -> str:
@@ -210,10 +216,13 @@ def keras_file_damage(path: Path) -> str | None:
 
 
 def save_model(model: Any, path: Path) -> None:
-    """`model.save` to a temp name beside `path`, flushed to disk, then renamed over it."""
+    """`model.save` to a temp name beside `path`, flushed to disk, then renamed over it. A mixed-precision
+    model is saved as its float32 twin, so every saved model loads and predicts in float32 anywhere."""
+    from simpsons_core.training.precision import float32_model
+
     tmp = atomic.temp_path_for(path)
     try:
-        model.save(tmp)
+        float32_model(model).save(tmp)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -362,7 +371,8 @@ class RunInfo:
     # --- typed accessors: no caller digs in the raw dicts ---------------------------------------------------
     @property
     def model_name(self) -> str:
-        return str(self.config.get("model", "?"))
+        """The network: an imported model's own (`imported_model`), else the training setting's."""
+        return str(self.config.get("imported_model") or self.config.get("model", "?"))
 
     @property
     def epochs_planned(self) -> int | None:
@@ -385,6 +395,21 @@ class RunInfo:
         """The folder the run trained on; None for the demo dataset (or an imported model without one)."""
         root = self.dataset.get("path") or self.config.get("data_dir")
         return Path(root) if root else None
+
+    @property
+    def model_input(self) -> ModelInput:
+        """How pictures become this run's model input: the `model_input` config.json records (an imported
+        model's own), else the training settings' (`ModelInput.for_training`). Raises ValueError "Run X cannot
+        be used: ..." when config.json is missing or damaged."""
+        recorded = self.config.get(MODEL_INPUT_KEY)
+        if recorded is None:
+            return ModelInput.for_training(self.usable_config())
+        try:
+            return ModelInput.from_dict(recorded)
+        except (ValueError, TypeError) as error:
+            raise ValueError(
+                f"Run {self.id} cannot be used: {CONFIG_FILE} is damaged: {MODEL_INPUT_KEY}: {error}"
+            ) from error
 
     @property
     def imported(self) -> bool:

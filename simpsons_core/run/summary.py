@@ -30,6 +30,7 @@ VALIDATION_NAMES = {"split": "leak-free split", "test": "test split"}
 # find the previous phase's counts still in status.json, so those are never shown with them.
 PHASE_WORDS = {
     "starting": "Starting",
+    "choosing the precision": "Choosing float32 or bfloat16 (timed once per CPU kind, model and size)",
     "building the model": "Building the model",
     "features": "Computing the frozen network's features",
     "saving": "Saving the model",

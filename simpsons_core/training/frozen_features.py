@@ -80,7 +80,7 @@ def precompute(
         nonlocal done
         vectors, labels = [], []
         for images, batch_labels in batches.take(count) if count else batches:
-            vectors.append(np.asarray(body(images, training=False)))
+            vectors.append(np.asarray(body(images, training=False), dtype=np.float32))  # bfloat16 if mixed
             labels.append(np.asarray(batch_labels))
             done += 1
             report(done, total)

@@ -2,7 +2,8 @@
 better.
 
 Both take the pipeline's output as input (float images already multiplied by `AugmentConfig.rescale`), so a
-model never rescales by itself, and both end in a softmax over `num_classes` (the classes found in the data).
+model never rescales by itself, and both end in a softmax over `num_classes` (the classes found in the data),
+computed in float32 even when the rest runs in mixed bfloat16 (`training.precision`).
 
 `lite0` and `lite0-frozen` start from ImageNet-pretrained EfficientNet-Lite0 (`backbones/lite0.py`). They
 expect the default `rescale` of 1/255 and map 0..1 to the pretrained range in their first layer.
@@ -69,7 +70,7 @@ def tutorial_model(image_size: int, num_classes: int) -> keras.Model:
             layers.MaxPooling2D(pool_size=2),
             layers.Flatten(),
             layers.Dense(1000, activation="relu"),
-            layers.Dense(num_classes, activation="softmax"),
+            layers.Dense(num_classes, activation="softmax", dtype="float32"),
         ],
         name="tutorial",
     )
@@ -98,7 +99,7 @@ def compact_model(image_size: int, num_classes: int) -> keras.Model:
     x = _conv_bn(x, 256)
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(0.3)(x)
-    outputs = layers.Dense(num_classes, activation="softmax")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="compact")
 
 

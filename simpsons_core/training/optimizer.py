@@ -1,4 +1,4 @@
-"""Training-speed settings measured by `make bench` (see benchmarks/reports/latest.md).
+"""Training-speed settings measured by `make bench` (see benchmarks/reports/amd-epyc-avx2/latest.md).
 
 Keras 3's Adam updates each weight tensor with about ten separate elementwise TensorFlow ops, every one a
 full pass over the tensor in memory. The tutorial network keeps 10.8 M weights in one Dense layer, so on a CPU

@@ -12,6 +12,7 @@ before a user sees the first progress line.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -19,6 +20,8 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from simpsons_core.config import TrainConfig
 from simpsons_core.data import decoding, demo, folders, splits
@@ -33,10 +36,10 @@ from simpsons_core.training.control import (
     RunProgress,
     StopRequest,
 )
+from simpsons_core.training.strategy import cluster_for, shard, writes_the_run
 
 if TYPE_CHECKING:
     import keras
-    import tensorflow as tf
 
 
 class TrainingDiverged(RuntimeError):
@@ -52,7 +55,7 @@ def train_in_foreground(config: TrainConfig, run_dir: Path, progress: RunProgres
     """Train `config` in this process, writing the run folder `run_dir` as it goes; returns the finished run.
 
     Holds the workspace's training lock meanwhile (adopting it when `launcher.start_run` took it for this
-    run).
+    run); a multiworker run's non-chief worker takes none, since `run_dir` is then its scratch folder.
     Never raises for a failed run: the returned RunInfo has state "failed" and the error, and the traceback
     goes to stderr (log.txt in a detached run); a loss that becomes NaN fails it too (`TrainingDiverged`). A
     stop request ends the run as "cancelled" after the current batch, with model.keras saved.
@@ -66,7 +69,8 @@ def train_in_foreground(config: TrainConfig, run_dir: Path, progress: RunProgres
     run = RunFolder(run_dir)
     run.path.mkdir(parents=True, exist_ok=True)
     stop = StopRequest(run)
-    with holding_lock(run.id), stop.handling_signals():
+    lock = holding_lock(run.id) if writes_the_run(config.strategy) else contextlib.nullcontext()
+    with lock, stop.handling_signals():
         run.update_status(
             state="running",
             run_id=run.id,
@@ -84,7 +88,7 @@ def train_in_foreground(config: TrainConfig, run_dir: Path, progress: RunProgres
             keras_import = import_tensorflow_in_background()
             data = _load_data(config, run, progress, stop)
             keras_import.join()
-            if stop:
+            if stop and cluster_for(config.strategy) is None:  # a cluster's workers stop together, in _train
                 raise RunCancelled
             _train(config, run, stop, progress, *data)
             end: dict[str, Any] = {"state": "completed", "phase": "done", "eta_seconds": 0}
@@ -115,20 +119,50 @@ def _train(
     import keras
 
     from simpsons_core.data import pipeline
-    from simpsons_core.training import frozen_features, models
+    from simpsons_core.training import frozen_features, models, precision
     from simpsons_core.training.calibrate import calibrate_run
+    from simpsons_core.training.multiworker import keras_fit_fixes
     from simpsons_core.training.recorder import RunRecorder
+    from simpsons_core.training.strategy import (
+        SharedStop,
+        choose_strategy,
+        cluster_datasets,
+        describe,
+        worker_callback,
+    )
 
+    # First: a multiworker cluster must be joined before this process runs any TensorFlow op.
+    cluster = cluster_for(config.strategy)
+    if cluster:
+        _phase(run, progress, f"waiting for all {cluster.size} workers")  # only `kill -9` ends this wait
+    strategy = choose_strategy(config.strategy)
+    _phase(run, progress, "choosing the precision")  # before the seed: a probe builds models
+    steps_planned = config.epochs * math.ceil(len(train_images) / config.batch_size)
+    chosen = precision.resolve_precision(config, len(found.classes), steps_planned)
+    run.update_status(precision=chosen.record())
+    _log(f"Precision {chosen.reason}.")
     run.update_status(phase="building the model", phase_done=0, phase_total=0)
     keras.utils.set_random_seed(config.seed)
-    strategy = choose_strategy(config.strategy)
-    train_ds, steps = pipeline.training_dataset(train_images, config)
-    with strategy.scope():
+    if cluster is None:
+        train_ds, steps = pipeline.training_dataset(train_images, config)
+        val_ds = pipeline.evaluation_dataset(val_images, config)
+    else:
+        train_ds, steps, val_ds = cluster_datasets(
+            strategy, cluster, config, found.classes, train_images, val_images
+        )
+    shared_stop = SharedStop(strategy, stop) if cluster else stop  # a cancel on the chief stops every worker
+    if shared_stop:  # the workers stop together, now that they are connected
+        raise RunCancelled
+    with strategy.scope(), precision.compute_policy(chosen.precision):
         model = models.build_model(config.model, config.image_size, len(found.classes))
         models.compile_model(model, learning_rate(config, steps))
-    val_ds = pipeline.evaluation_dataset(val_images, config)
     fitted, saved = model, None
     if frozen_features.trains_only_its_head(model):
+        if cluster:
+            raise ValueError(
+                f"{config.model} trains a head on features computed once, seconds on one machine: train it "
+                "without --strategy multiworker."
+            )
         features = frozen_features.precompute(
             model, train_ds, steps, val_ds, config.batch_size, config.seed, _phase(run, progress, "features")
         )
@@ -136,14 +170,22 @@ def _train(
         train_ds, val_ds, steps = features.train, features.validation, features.steps
         with strategy.scope():
             models.compile_model(fitted, learning_rate(config, steps))
-    devices = f"{_strategy_name(strategy)} over {strategy.num_replicas_in_sync} device(s)"
-    run.update_status(strategy=devices)
+    devices = describe(strategy, cluster)
+    weights = class_weights(config, train_images.labels, len(found.classes))
+    run.update_status(
+        **devices,
+        class_weights={found.classes[c]: round(w, 4) for c, w in weights.items()} if weights else None,
+    )
     _log(
-        f"Training {config.model} on {len(train_images)} images ({steps} batches of {config.batch_size} an "
-        f"epoch), validating on {len(val_images)}, {config.epochs} epochs, {devices}."
+        f"Training {config.model} on {len(train_images)} images{' here' if cluster else ''} ({steps} "
+        f"batches of {config.batch_size} an epoch), validating on {len(val_images)}, {config.epochs} epochs, "
+        f"{devices['strategy']} "
+        f"({', '.join(devices['devices'])})."
     )
     callbacks: list[keras.callbacks.Callback] = [
-        RunRecorder(run, config.epochs, steps, stop=stop, progress=progress, saved_model=saved)
+        RunRecorder(run, config.epochs, steps, stop=shared_stop, progress=progress, saved_model=saved)
+        if cluster is None or cluster.is_chief
+        else worker_callback(run, shared_stop, progress)
     ]
     if config.early_stopping_patience:
         callbacks.append(
@@ -152,22 +194,38 @@ def _train(
             )
         )
     try:
-        fitted.fit(
-            train_ds,
-            steps_per_epoch=steps,
-            epochs=config.epochs,
-            validation_data=val_ds,
-            callbacks=callbacks,
-            shuffle=False,  # the pipeline shuffles, reproducibly
-            verbose=0,
-        )
+        with keras_fit_fixes(strategy):  # only under multiworker: keras-team/keras#20585
+            fitted.fit(
+                train_ds,
+                steps_per_epoch=steps,
+                epochs=config.epochs,
+                validation_data=val_ds,
+                callbacks=callbacks,
+                shuffle=False,  # the pipeline shuffles, reproducibly
+                class_weight=weights,  # a head on frozen features sees the same labels, so the same weights
+                verbose=0,
+            )
     finally:
         # The last weights, after a normal end or a cancel (then the exception continues).
         if sys.exc_info()[0] in (None, RunCancelled):
             run.update_status(phase="saving")
             run.save_model(model)
+    if cluster and not cluster.is_chief:
+        return  # the chief calibrates and scores the run; a worker's model.keras only shows it agreed
     calibrate_run(run, config, val_images, progress)  # first: the test split is scored calibrated
     _score_test_split(config, found, run, progress)
+
+
+def class_weights(config: TrainConfig, labels: Any, num_classes: int) -> dict[int, float] | None:
+    """`fit`'s class_weight for `config.class_weights`: None for "none"; for "balanced", each class index with
+    training images -> n_images / (num_classes * n_images_of_that_class), scikit-learn's convention (the mean
+    weight over the training images is 1, so the loss keeps its scale). `labels` are the training side's class
+    indices; a class without training images gets no entry (Keras then weighs it 1, and no image carries it).
+    """
+    if config.class_weights == "none":
+        return None
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_classes)
+    return {c: float(counts.sum() / (num_classes * n)) for c, n in enumerate(counts.tolist()) if n}
 
 
 def learning_rate(
@@ -238,13 +296,15 @@ def _load_data(
     Returns (the dataset's layout, training images, validation images). Needs no TensorFlow.
 
     A stop request ends any of these phases at its next file: the data layer reports progress per file, and
-    the report raises `RunCancelled` (pending work in its pools is cancelled)."""
+    the report raises `RunCancelled` (pending work in its pools is cancelled). A multiworker run's workers
+    load on and stop together once connected (`_train`): one gone early would leave the others waiting."""
+    cluster = cluster_for(config.strategy)
 
     def phase(name: str) -> Callable[[int, int], None]:
         report = _phase(run, progress, name)
 
         def checked(done: int, total: int) -> None:
-            if stop:
+            if stop and cluster is None:
                 raise RunCancelled
             report(done, total)
 
@@ -257,6 +317,7 @@ def _load_data(
     train_items, val_items = splits.split_for_training(found, config, progress=phase("splitting"))
     if not val_items:
         raise ValueError(f"{root} leaves no validation images (validation source: {config.validation}).")
+    train_items = shard(train_items, cluster)  # a worker of a cluster decodes and trains on its share
     run.write_labels(list(found.classes))
     train_images, val_images = (
         decoding.decode_images(
@@ -264,7 +325,8 @@ def _load_data(
         )
         for name, items in (("training", train_items), ("validation", val_items))
     )
-    run.write_config(config, dataset=_dataset_summary(found, train_images, val_images))
+    shares = {"cluster": {"workers": list(cluster.addresses), "rank": cluster.rank}} if cluster else {}
+    run.write_config(config, dataset=_dataset_summary(found, train_images, val_images), **shares)
     return found, train_images, val_images
 
 
@@ -292,31 +354,6 @@ def _dataset_summary(found: Any, train_images: Any, val_images: Any) -> dict[str
         "skipped": skipped[:100],
         "skipped_count": len(skipped),
     }
-
-
-def choose_strategy(name: str) -> tf.distribute.Strategy:
-    """The `tf.distribute` strategy for `TrainConfig.strategy`.
-
-    "auto": MirroredStrategy when more than one GPU is visible, else the default (one device).
-    "mirrored": over every visible GPU, or every logical CPU device when there is no GPU (as the tests do).
-    """
-    import tensorflow as tf
-
-    gpus = tf.config.list_logical_devices("GPU")
-    if name == "auto":
-        name = "mirrored" if len(gpus) > 1 else "default"
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        devices = gpus or tf.config.list_logical_devices("CPU")
-        return tf.distribute.MirroredStrategy(devices=[device.name for device in devices])
-    raise ValueError(f"Unknown strategy {name!r}: choose auto, default or mirrored.")
-
-
-def _strategy_name(strategy: tf.distribute.Strategy) -> str:
-    import tensorflow as tf
-
-    return "MirroredStrategy" if isinstance(strategy, tf.distribute.MirroredStrategy) else "default strategy"
 
 
 def _log(message: str) -> None:

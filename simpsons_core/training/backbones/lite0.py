@@ -138,7 +138,7 @@ def lite0_model(image_size: int, num_classes: int, *, trainable: bool = True) ->
     for layer in backbone.layers:
         layer.trainable = trainable and not isinstance(layer, layers.BatchNormalization)
     x = layers.Dropout(0.2, name="dropout")(backbone.outputs[0])
-    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="predictions", dtype="float32")(x)
     return keras.Model(backbone.inputs, outputs, name="lite0" if trainable else "lite0_frozen")
 
 
@@ -244,5 +244,5 @@ def _graph(image_size: int) -> keras.Model:
             x = layers.Add(name=f"{name}_add")([shortcut, x])  # no drop-connect: it is off at inference
     x = conv_bn(x, "head", FEATURES)
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    outputs = layers.Dense(1000, activation="softmax", name="fc")(x)
+    outputs = layers.Dense(1000, activation="softmax", name="fc", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="efficientnet_lite0_imagenet")
