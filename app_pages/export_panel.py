@@ -17,8 +17,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_pages.shared import EXPECTED_ERRORS
-from simpsons_core.inference.export import EXPORT_FORMATS, FULL_INT8, export_run
+from app_pages.shared import EXPECTED_ERRORS, active_dataset
+from simpsons_core.inference.export import CHECK_IMAGES, EXPORT_FORMATS, FULL_INT8, export_run, spread
+from simpsons_core.inference.predict import image_files
+from simpsons_core.inference.tflite import CALIBRATION_IMAGES
 from simpsons_core.run.folder import RunInfo
 
 MANIFEST = "manifest.json"
@@ -50,15 +52,28 @@ def export_panel(run: RunInfo) -> None:
 def build(run: RunInfo, formats: Sequence[str]) -> None:
     """Export each format in turn, its progress and check result in its own status box; a format that fails
     says why and the others still build."""
+    images = imported_run_images(run)
     for fmt in formats:
         with st.status(f"Building {fmt}...") as status:
             try:
-                result = export_run(run.path, fmt)
+                result = export_run(run.path, fmt, **images)
             except EXPECTED_ERRORS as error:
                 status.update(label=f"{fmt}: failed", state="error", expanded=True)
                 st.error(f"{fmt} could not be exported: {error}")
                 continue
             status.update(label=f"{fmt}: {check_sentence(result.to_dict())}", state="complete")
+
+
+def imported_run_images(run: RunInfo) -> dict[str, list[Path]]:
+    """An imported model has no dataset of its own: it is checked (and full-int8 calibrated) on the active
+    dataset's pictures, as the CLI's `--check-data` / `--calibration-data` do; a trained run uses its own."""
+    if not run.imported:
+        return {}
+    pictures = image_files([active_dataset().path])
+    return {
+        "check_images": spread(pictures, CHECK_IMAGES),
+        "calibration_images": spread(pictures, CALIBRATION_IMAGES),
+    }
 
 
 def check_sentence(entry: dict) -> str:
@@ -78,7 +93,7 @@ def full_int8_sentence(built: dict[str, dict]) -> str:
     entry = built[FULL_INT8]
     sentence = (
         f"Takes {entry['input']}. Gives {entry['output']}. Calibrated on {entry['calibration_images']} "
-        "training images."
+        "images."
     )
     if (float_entry := built.get("tflite")) and "latency_ms" in float_entry:
         sentence += (

@@ -19,6 +19,7 @@ from app_pages.shared import (
     edit_panel,
     grid_cells,
     may_edit,
+    notify,
     picture_box,
     plural,
     thumbnail,
@@ -49,10 +50,6 @@ def bump(key: str) -> None:
     st.session_state[key] = st.session_state.get(key, 0) + 1
 
 
-def notify(kind: str, text: str, panel: str = PAGE) -> None:
-    st.session_state[f"{panel}_notice"] = (kind, text)
-
-
 def create() -> None:
     name = st.session_state.get("make_name", "")
     classes = [item for item in st.session_state.get("make_classes", "").split(",") if item.strip()]
@@ -60,10 +57,10 @@ def create() -> None:
         folder = editing.create_dataset(name, classes)
         settings.remember_dataset(folder)
     except EXPECTED_ERRORS as error:
-        notify("error", f"The dataset was not created: {error}")
+        notify(PAGE, "error", f"The dataset was not created: {error}")
         return
     st.session_state["make_name"] = st.session_state["make_classes"] = ""
-    notify("success", f"Created {folder}; it is the active dataset now. Add classes and pictures below.")
+    notify(PAGE, "success", f"Created {folder}; it is the active dataset now. Add classes and pictures.")
 
 
 def add_class(dataset: Path) -> None:
@@ -71,11 +68,11 @@ def add_class(dataset: Path) -> None:
     try:
         folder = editing.add_class(dataset, name)
     except EXPECTED_ERRORS as error:
-        notify("error", f"The class was not added: {error}")
+        notify(PAGE, "error", f"The class was not added: {error}")
         return
     st.session_state["make_new_class"] = ""
     st.session_state[TARGET] = folder.name
-    notify("success", f"Added the class {folder.name}.")
+    notify(PAGE, "success", f"Added the class {folder.name}.")
 
 
 def rename_class(dataset: Path) -> None:
@@ -83,11 +80,11 @@ def rename_class(dataset: Path) -> None:
     try:
         folder = editing.rename_class(dataset, old, st.session_state.get("make_renamed", ""))
     except EXPECTED_ERRORS as error:
-        notify("error", f"The class was not renamed: {error}")
+        notify(PAGE, "error", f"The class was not renamed: {error}")
         return
     st.session_state["make_renamed"] = ""
     st.session_state[TARGET] = folder.name
-    notify("success", f"Renamed the class {old} to {folder.name}.")
+    notify(PAGE, "success", f"Renamed the class {old} to {folder.name}.")
 
 
 def add_uploads(dataset: Path, key: str) -> None:
@@ -95,12 +92,12 @@ def add_uploads(dataset: Path, key: str) -> None:
     try:
         result = editing.add_pictures(dataset, class_name, [(file.name, file.getvalue()) for file in files])
     except EXPECTED_ERRORS as error:
-        notify("error", f"Nothing was added: {error}", ADD)
+        notify(ADD, "error", f"Nothing was added: {error}")
         return
     bump(UPLOADS)
     skipped = "; ".join(f"{name}: {reason}" for name, reason in result.skipped)
     text = f"Added {plural(len(result.added), 'picture')} to {class_name}."
-    notify("warning" if skipped else "success", f"{text} Left out: {skipped}" if skipped else text, ADD)
+    notify(ADD, "warning" if skipped else "success", f"{text} Left out: {skipped}" if skipped else text)
 
 
 def add_frames(dataset: Path, frames: list[bytes]) -> None:
@@ -111,9 +108,9 @@ def add_frames(dataset: Path, frames: list[bytes]) -> None:
     try:
         added = editing.add_camera_pictures(dataset, class_name, frames)
     except EXPECTED_ERRORS as error:
-        notify("error", f"The camera pictures were not saved: {error}", ADD)
+        notify(ADD, "error", f"The camera pictures were not saved: {error}")
         return
-    notify("success", f"Added {plural(len(added), 'camera picture')} to {class_name}.", ADD)
+    notify(ADD, "success", f"Added {plural(len(added), 'camera picture')} to {class_name}.")
 
 
 def add_photo(dataset: Path, key: str) -> None:

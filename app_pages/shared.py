@@ -167,11 +167,17 @@ def _edit(panel: str, action: Callable[[], str], reset: Sequence[str] = ()) -> N
     try:
         done = action()
     except EXPECTED_ERRORS as error:
-        st.session_state[f"{panel}_notice"] = ("error", str(error))
+        notify(panel, "error", str(error))
         return
     for key in [key for key in st.session_state if str(key).startswith(f"{panel}{PICKED}") or key in reset]:
         del st.session_state[key]
-    st.session_state[f"{panel}_notice"] = ("success", done)
+    notify(panel, "success", done)
+
+
+def notify(panel: str, kind: str, text: str) -> None:
+    """Keep a message for the panel's `edit_notice` ("success", "warning" or "error"), typically from a
+    callback, before the page draws it."""
+    st.session_state[f"{panel}_notice"] = (kind, text)
 
 
 def edit_notice(panel: str) -> None:
@@ -179,7 +185,7 @@ def edit_notice(panel: str) -> None:
     does not move what follows (a camera below stays on)."""
     slot = st.container()
     if notice := st.session_state.pop(f"{panel}_notice", None):
-        kind, text = notice  # "success", "warning" or "error"
+        kind, text = notice
         getattr(slot, kind)(text)
 
 
@@ -235,7 +241,7 @@ def target_of(panel: str) -> str:
 def undo_and_trash(dataset: Path, panel: str) -> None:
     """ "Undo: <what>" for the latest edit not undone yet, and the trash's size with *Empty trash* behind a
     confirmation (the only deletion the app makes, of the trash only)."""
-    latest = next((edit for edit in reversed(editing.history(dataset)) if edit.undoable), None)
+    latest = editing.next_undo(dataset)
     if latest is not None:
         st.button(
             f"Undo: {latest.describe()}",

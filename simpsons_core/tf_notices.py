@@ -22,6 +22,7 @@ KNOWN_NOTICES = (
     "All log messages before absl::InitializeLog() is called",
     "oneDNN custom operations are on",
     "Created TensorFlow Lite XNNPACK delegate",
+    "fully_quantize: ",  # the TFLite converter's settings, printed by every integer conversion
 )
 
 

@@ -173,7 +173,7 @@ def test_cli_full_int8_says_how_to_feed_it_and_calibrates_on_the_given_folder(
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].split()[0] == FULL_INT8
     assert lines[1:] == [
-        "    calibrated on 24 training images",
+        "    calibrated on 24 images",
         "    takes uint8 [1, 32, 32, 3], real = 1 x (q - 0): the pixel values (0-255) of a picture "
         "prepared as 32x32 RGB, whole picture squashed, pixel values x / 255 (the model applies that "
         "scaling itself)",

@@ -94,7 +94,7 @@ def test_the_full_integer_export_says_what_it_takes_and_compares_with_the_float_
     alone = full_int8_sentence({FULL_INT8: FULL_INT8_ENTRY})
     assert alone == (
         "Takes uint8 [1, 64, 64, 3], real = 1 x (q - 0): the pixel values (0-255). Gives uint8 [1, 4], "
-        "real = 0.00390625 x (q - 0): softmax probabilities. Calibrated on 300 training images."
+        "real = 0.00390625 x (q - 0): softmax probabilities. Calibrated on 300 images."
     )
     both = full_int8_sentence({FULL_INT8: FULL_INT8_ENTRY, "tflite": {**CHECK, "latency_ms": 4.0}})
     assert both == (
@@ -110,7 +110,7 @@ def test_the_panel_builds_the_full_integer_export_beside_the_float_one(workspace
     assert [status.label.split(":")[0] for status in at.status] == ["tflite", FULL_INT8]
     assert all("top-1 agreement" in status.label and "ms per image" in status.label for status in at.status)
     [caption] = [c.value for c in at.caption if c.value.startswith("Takes uint8 [1, 32, 32, 3]")]
-    assert "Calibrated on 96 training images. Against the float tflite: " in caption
+    assert "Calibrated on 96 images. Against the float tflite: " in caption
     assert (workspace_run / "exports" / "model-full-int8.tflite").is_file()
     labels = [button.label for button in at.download_button]
     assert labels == ["Download tflite", f"Download {FULL_INT8}", "Download all, with the manifest (.zip)"]

@@ -82,3 +82,17 @@ def test_a_quantised_export_is_refused_with_its_reason(on_dataset: Path, tmp_pat
     assert_clean(at)
     assert with_name(at.error, "Could not import the model: The weights are quantised")
     assert with_name(at.info, "There is no trained model yet")
+
+
+def test_an_imported_model_exports_checked_on_the_active_datasets_pictures(
+    on_dataset: Path, tmp_path: Path
+) -> None:
+    """It has no dataset of its own, so the Export panel checks it (and calibrates full-int8) on the active one."""
+    at = open_page("predict")
+    import_files(at, ("tm-export.zip", zipped(write_tfjs_export(tmp_path / "export", random_weights())), ""))
+    evaluate = open_page("evaluate")
+    evaluate.button_group(key="export_formats").set_value(["tflite", "tflite-full-int8"]).run()
+    evaluate.button(key="export_build").click().run()
+    labels = [status.label for status in evaluate.status]
+    assert [label.split(":")[0] for label in labels] == ["tflite", "tflite-full-int8"], labels
+    assert all("top-1 agreement" in label for label in labels), labels

@@ -16,9 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from simpsons_core.inference.evaluate import evaluate
 from simpsons_core.run.folder import RunFolder
 from simpsons_core.run.lookup import read_run
 from simpsons_core.training.strategy import TF_CONFIG, WORKERS_DIR, tf_config
+
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
 TIMEOUT = 240  # seconds; a run takes 20-40 s on an idle 2-core machine
@@ -38,10 +41,11 @@ def free_addresses(count: int) -> str:
 
 def start_workers(tmp_path: Path, dataset: Path, *options: str) -> list[subprocess.Popen[str]]:
     """Both workers of a 2-worker cluster, each `simpsons train` with its own SIMPSONS_HOME (tmp_path/home<i>,
-    as on two machines): the tutorial network at 32 px on the tiny dataset, 6 steps of 16 images an epoch."""
+    as on two machines): the tutorial network at 32 px on the tiny dataset, 7 steps of 15 images an epoch (an
+    odd batch: the workers' parts of each batch, and of the validation set, differ in size)."""
     workers = free_addresses(2)
     train = [sys.executable, "-m", "simpsons_core", "train", "--data", str(dataset), "--recipe", "tutorial"]
-    small = ["--img-size", "32", "--batch-size", "16", *options]
+    small = ["--img-size", "32", "--batch-size", "15", *options]
     return [
         subprocess.Popen(
             [*train, *small, "--workers", workers, "--worker-index", str(index)],
@@ -77,7 +81,7 @@ def weights(path: Path) -> list[np.ndarray]:
     return keras.saving.load_model(path, compile=False).get_weights()
 
 
-def test_two_workers_train_together_and_only_the_chief_writes_the_run(tmp_path, tiny_dataset):
+def test_two_workers_train_together_and_only_the_chief_writes_the_run(tmp_path, tiny_dataset, monkeypatch):
     (chief_code, chief_out), (worker_code, worker_out) = finish(
         start_workers(tmp_path, tiny_dataset, "--epochs", "2")
     )
@@ -89,8 +93,13 @@ def test_two_workers_train_together_and_only_the_chief_writes_the_run(tmp_path, 
     assert run.status["strategy"] == "MultiWorkerMirroredStrategy over 2 device(s) on 2 workers"
     assert len(run.status["workers"]) == 2
     assert run.config["cluster"]["rank"] == 0
-    assert run.status["steps_per_epoch"] == 6  # the cluster's 96 training images over the global batch of 16
+    assert (run.config["cluster"]["train_files"], run.dataset["train_images"]) == (96, 48)  # the chief's half
+    assert run.status["steps_per_epoch"] == 7  # the cluster's 96 training images over the global batch of 15
     assert (run.path / "best.keras").is_file() and (run.path / "model.keras").is_file()
+    # Its validation figures are the whole set's (each worker evaluated a part, of unequal sizes): one machine
+    # agrees.
+    monkeypatch.setenv("SIMPSONS_HOME", str(tmp_path / "home0"))
+    assert evaluate(run.path, "test").accuracy == pytest.approx(run.best_val_accuracy, abs=1e-6)
 
     assert not (tmp_path / "home1" / "runs").exists() or not any((tmp_path / "home1" / "runs").iterdir())
     [scratch] = (tmp_path / "home1" / WORKERS_DIR).iterdir()
@@ -130,7 +139,7 @@ def test_cancelling_the_chief_stops_every_worker_after_the_current_batch(tmp_pat
     [scratch] = (tmp_path / "home1" / WORKERS_DIR).iterdir()
     worker = read_run(scratch)
     assert chief.state == worker.state == "cancelled"
-    assert chief.status["step"] < 500 * 6
+    assert chief.status["step"] < 500 * 7
     assert (chief.path / "model.keras").is_file() and (scratch / "model.keras").is_file()
 
 

@@ -134,6 +134,9 @@ def test_a_webcam_picture_is_saved_as_a_jpeg_and_the_camera_is_ready_for_the_nex
     )
     [camera] = at.camera_input
     assert camera.value is None  # a fresh camera: one click, one picture
+    at.button_group(key="make_source").set_value("Webcam burst").run()  # drawn (it needs a real camera)
+    assert_clean(at)
+    assert not at.camera_input and at.number_input(key="make_burst_count").value == 10
 
 
 def fill(at: AppTest, colours: dict[str, list[str]]) -> AppTest:
@@ -210,3 +213,12 @@ def test_a_folder_of_the_users_asks_once_before_the_first_change(
     assert at.file_uploader and not editing.needs_consent(own)
     again = open_page("make_dataset")  # asked once per folder, not once per session
     assert not [box for box in again.checkbox if box.key.endswith("_consent")]
+
+
+def test_an_empty_or_missing_folder_gets_a_way_forward(empty_dataset: Path, monkeypatch) -> None:
+    at = open_page("make_dataset")
+    assert with_name(at.info, "No classes yet") and not at.error
+    monkeypatch.setenv("SIMPSONS_DATA", str(empty_dataset / "gone"))
+    at = open_page("make_dataset")
+    assert with_name(at.error, "is not a folder any more: start a new dataset above")
+    assert at.text_input(key="make_name")  # the way forward

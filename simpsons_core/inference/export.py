@@ -75,7 +75,7 @@ class ExportResult:
         input, output: what the export takes and gives, in words.
         input_quantisation, output_quantisation: a quantised input's and output's dtype, shape, scale and
             zero point (the full-integer export's), else None.
-        calibration_images: how many training images calibrated the activation ranges (0: none needed).
+        calibration_images: how many images calibrated the activation ranges (0: none needed).
     """
 
     format: str
@@ -104,7 +104,7 @@ class ExportResult:
         if self.input_quantisation is None:
             return line
         return (
-            f"{line}\n    calibrated on {self.calibration_images} training images\n"
+            f"{line}\n    calibrated on {self.calibration_images} images\n"
             f"    takes {self.input}\n    gives {self.output}"
         )
 

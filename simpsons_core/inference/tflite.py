@@ -26,7 +26,7 @@ from simpsons_core.tf_notices import without_known_notices
 if TYPE_CHECKING:
     import keras
 
-# Training images the full-integer activation ranges are calibrated on ("a few hundred": LiteRT's guidance).
+# Training images the full-integer activation ranges are calibrated on: a few hundred, as LiteRT advises.
 CALIBRATION_IMAGES = 300
 _FLOAT_DTYPES = (np.float16, np.float32, np.float64)
 # The converter's own float <-> integer steps around an operation it left in float.
@@ -116,7 +116,8 @@ def write_full_int8(model: keras.Model, model_input: ModelInput, pixels: np.ndar
         )
         raise ValueError(f"The full-integer TFLite conversion failed: {reason}. {_INSTEAD}") from error
     if floats := float_tensors(target):
-        operations = sorted({name.split(";")[0].rsplit("/", 1)[-1] for name in floats} - _CONVERSIONS)
+        names = {name.split(";")[0].rsplit("/", 1)[-1] for name in floats}
+        operations = sorted(names - _CONVERSIONS) or floats
         raise ValueError(
             f"The full-integer TFLite conversion left {', '.join(operations)} in float (TFLite has no "
             f"integer kernel), which a microcontroller or Coral board cannot run. {_INSTEAD}"

@@ -9,7 +9,8 @@ Who writes what:
 
 - `config.json` (the launcher, then the training process): `TrainConfig.to_dict()` plus `dataset` (what the
   run found in its data folder: path, layout, classes, images per class and split, skipped files; in a
-  multiworker run the training counts are the chief's share, and `cluster` holds `workers` and `rank`), or
+  multiworker run the training counts are the chief's share, and `cluster` holds `workers`, `rank` and
+  `train_files`, the training files of the whole cluster), or
   `imported_from` for a model trained elsewhere, with `imported_model` (what network it is) and
   `model_input` (a `ModelInput`: how pictures become that model's input) when training settings do not say.
 - `labels.json` (the training process): class names in the model's output order.

@@ -4,8 +4,8 @@ Upstream bug: keras-team/keras#20585 (seen in Keras 3.15.1 with TensorFlow 2.21)
 `fit` fails in two places of `keras/src/backend/tensorflow/trainer.py`:
 
 1. `TensorFlowTrainer._maybe_symbolic_build` builds the model from a data batch averaged over the replicas
-   (`strategy.reduce("MEAN", batch)`): across workers that raises "Attempt to convert a value (PerReplica:...)
-   with an unsupported type". Any one batch does for a build, so the first local replica's batch is used.
+   (`strategy.reduce("MEAN", batch, axis=None)`): across workers that raises "Attempt to convert a value
+   (PerReplica:...) with an unsupported type". Any one batch does for a build: the first local replica's.
 2. `reduce_per_replica` averages each step's scalar loss and metrics over workers with
    `strategy.reduce("MEAN", value, axis=0)`, and a scalar has no axis 0. `axis=None` averages the values
    themselves, which is what a single machine's "mean" reduction does.
@@ -24,8 +24,6 @@ from typing import Any
 import keras
 import tensorflow as tf
 from keras.src.backend.tensorflow import trainer as keras_tf_trainer
-
-UPSTREAM_ISSUE = "keras-team/keras#20585"
 
 
 @contextlib.contextmanager

@@ -195,16 +195,12 @@ def describe(strategy: tf.distribute.Strategy, cluster: Cluster | None) -> dict[
     import tensorflow as tf
 
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        name = "MultiWorkerMirroredStrategy"
+        name, devices = "MultiWorkerMirroredStrategy", list(strategy.extended.worker_devices)
     elif isinstance(strategy, tf.distribute.MirroredStrategy):
-        name = "MirroredStrategy"
-    else:
-        name = "default strategy"
-    if name == "default strategy":  # the one device TensorFlow places ops on
+        name, devices = "MirroredStrategy", list(strategy.extended.worker_devices)
+    else:  # the one device TensorFlow places every op on
         gpus = tf.config.list_logical_devices("GPU")
-        devices = [(gpus or tf.config.list_logical_devices("CPU"))[0].name]
-    else:
-        devices = list(strategy.extended.worker_devices)
+        name, devices = "default strategy", [(gpus or tf.config.list_logical_devices("CPU"))[0].name]
     record: dict[str, Any] = {
         "strategy": f"{name} over {strategy.num_replicas_in_sync} device(s)",
         "devices": [device.split("device:")[-1] for device in devices],
@@ -283,11 +279,13 @@ def _agree(
             "The workers were started with different settings or classes: run the same `simpsons train` "
             "options on every machine, each with a copy of the same dataset."
         )
+    if 0 in counts:  # that worker could not train, and the others would wait for it
+        raise ValueError(
+            "A worker has no training images of its own (fewer images than workers, or every file of its "
+            "share was skipped): train on fewer workers."
+        )
     replicas_per_worker = strategy.num_replicas_in_sync // cluster.size  # each replica sent its worker's row
-    total = int(counts.sum()) // replicas_per_worker
-    if total == 0:
-        raise ValueError("There are no training images on any worker: every file was skipped.")
-    return total
+    return int(counts.sum()) // replicas_per_worker
 
 
 class SharedStop:

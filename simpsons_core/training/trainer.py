@@ -317,7 +317,7 @@ def _load_data(
     train_items, val_items = splits.split_for_training(found, config, progress=phase("splitting"))
     if not val_items:
         raise ValueError(f"{root} leaves no validation images (validation source: {config.validation}).")
-    train_items = shard(train_items, cluster)  # a worker of a cluster decodes and trains on its share
+    train_files, train_items = len(train_items), shard(train_items, cluster)  # a worker decodes its share
     run.write_labels(list(found.classes))
     train_images, val_images = (
         decoding.decode_images(
@@ -325,7 +325,9 @@ def _load_data(
         )
         for name, items in (("training", train_items), ("validation", val_items))
     )
-    shares = {"cluster": {"workers": list(cluster.addresses), "rank": cluster.rank}} if cluster else {}
+    shares: dict[str, Any] = {}
+    if cluster:  # `dataset` then counts this worker's share of the training images
+        shares["cluster"] = dict(workers=list(cluster.addresses), rank=cluster.rank, train_files=train_files)
     run.write_config(config, dataset=_dataset_summary(found, train_images, val_images), **shares)
     return found, train_images, val_images
 

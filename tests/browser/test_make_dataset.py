@@ -124,6 +124,7 @@ def test_two_classes_filled_from_the_webcam_train_for_an_epoch(page: Page, dashb
     assert len(list((dashboard.home / "datasets" / "webcam" / "right").glob("camera-*.jpg"))) == BURST
     expect(page.get_by_role("button", name="Turn off the camera")).to_be_visible()  # on for the next burst
     page.get_by_text("Start a new dataset").click()  # folded away for the screenshot
+    expect(page.get_by_label("Name", exact=True)).to_be_hidden()
     page.get_by_role("heading", name="Make a dataset", exact=True).scroll_into_view_if_needed()
     screenshot(page, "make-dataset")
 
