@@ -87,7 +87,7 @@ def test_a_quantised_export_is_refused_with_its_reason(on_dataset: Path, tmp_pat
 def test_an_imported_model_exports_checked_on_the_active_datasets_pictures(
     on_dataset: Path, tmp_path: Path
 ) -> None:
-    """It has no dataset of its own, so the Export panel checks it (and calibrates full-int8) on the active one."""
+    """It has no dataset of its own: checked (full-int8 calibrated) on the active dataset."""
     at = open_page("predict")
     import_files(at, ("tm-export.zip", zipped(write_tfjs_export(tmp_path / "export", random_weights())), ""))
     evaluate = open_page("evaluate")
