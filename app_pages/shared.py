@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TypeVar
 
 import streamlit as st
-from PIL import Image
 from streamlit.delta_generator import DeltaGenerator
 
 from app_pages.catalogue import HOME, TRAIN
@@ -35,17 +34,6 @@ def reported(action: str) -> Iterator[None]:
         yield
     except EXPECTED_ERRORS as error:
         st.error(f"{action}: {error}")
-
-
-def show_image(path: str | Path, caption: str = "", side: int = 256) -> None:
-    """An image file as an upright RGB thumbnail, or a caption saying why it cannot be shown."""
-    try:
-        image: Image.Image = open_rgb(Path(path), draft_size=side)
-    except ImageError as error:
-        st.caption(f"{caption} ({error})" if caption else str(error))
-        return
-    image.thumbnail((side, side))
-    st.image(image, caption=caption or None, width="stretch")
 
 
 def thumbnail(path: str | Path, caption: str = "", side: int = 256, width: int | str = "stretch") -> None:
@@ -239,8 +227,8 @@ def target_of(panel: str) -> str:
 
 
 def undo_and_trash(dataset: Path, panel: str) -> None:
-    """ "Undo: <what>" for the latest edit not undone yet, and the trash's size with *Empty trash* behind a
-    confirmation (the only deletion the app makes, of the trash only)."""
+    """An "Undo: <what>" button for the latest edit not undone yet, and the trash's size with *Empty trash*
+    behind a confirmation (the only deletion the app makes, of the trash only)."""
     latest = editing.next_undo(dataset)
     if latest is not None:
         st.button(

@@ -133,3 +133,29 @@ def test_a_leaky_test_split_is_labelled(workspace: Path, clustered_dataset: Path
     clean = overlap_with_training(detect_layout(tiny_dataset))
     assert clean == (0, 24)
     assert clean.phrase == "no overlap with training found (0 of 24 near-duplicates)"
+
+
+def test_a_class_that_is_one_burst_of_frames_still_gets_validation_with_a_warning(
+    workspace: Path, tmp_path: Path
+) -> None:
+    """Webcam bursts are near-duplicates frame to frame: whole-cluster splitting alone would hold out none."""
+    root = tmp_path / "webcam"
+    for c, name in enumerate(("left", "right")):
+        scene = draw_scene(CLASSES[c], np.random.default_rng(c), 64)
+        (root / name).mkdir(parents=True)
+        for k in range(6):  # the same view, a little sensor noise per frame
+            noise = np.random.default_rng([c, k]).integers(-4, 5, (64, 64, 3))
+            frame = np.clip(np.asarray(scene, np.int16) + noise, 0, 255).astype(np.uint8)
+            Image.fromarray(frame).save(root / name / f"camera-{k:02d}.jpg", quality=90)
+    layout = detect_layout(root)
+    clusters = near_duplicate_clusters(layout).tolist()
+    assert len(set(clusters[:6])) == len(set(clusters[6:])) == 1  # each class is one cluster
+    notes: list[str] = []
+    train, validation = split_for_training(layout, TrainConfig(validation_fraction=0.2), notes=notes)
+    assert sorted((item.label, item.path.name) for item in validation) == [
+        ("left", "camera-05.jpg"),
+        ("right", "camera-05.jpg"),
+    ]
+    assert len(train) == 10
+    [note] = notes
+    assert note.startswith("Validation overlaps training for left, right: each of these classes is one group")

@@ -44,12 +44,18 @@ def check_trainable(layout: DatasetLayout, progress: CountProgress | None = None
 
 
 def split_for_training(
-    layout: DatasetLayout, config: TrainConfig, progress: CountProgress | None = None
+    layout: DatasetLayout,
+    config: TrainConfig,
+    progress: CountProgress | None = None,
+    notes: list[str] | None = None,
 ) -> tuple[list[LabelledImage], list[LabelledImage]]:
     """(training images, validation images) for `config.validation`.
 
     "test" returns the dataset's own splits; "split" holds out `config.validation_fraction` of the training
-    folder with `config.seed`, keeping near-duplicate clusters on one side.
+    folder with `config.seed`, keeping near-duplicate clusters on one side. A class whose every image sits in
+    clusters too big to hold out (a webcam burst: each frame is a near-duplicate of the next) would get no
+    validation image at all; it gets its last images in file order instead (for camera pictures, named by
+    time, the last taken), and a sentence saying its validation overlaps training is appended to `notes`.
     """
     if config.validation == "test":
         if not layout.test:
@@ -59,9 +65,15 @@ def split_for_training(
             )
         return list(layout.train), list(layout.test)
     clusters = near_duplicate_clusters(layout, progress)
-    held_out = grouped_stratified_split(
-        [item.label for item in layout.train], clusters, config.validation_fraction, config.seed
-    )
+    labels = [item.label for item in layout.train]
+    held_out = grouped_stratified_split(labels, clusters, config.validation_fraction, config.seed)
+    overlapping = hold_out_last_of_unsplit_labels(labels, held_out, config.validation_fraction)
+    if overlapping and notes is not None:
+        notes.append(
+            f"Validation overlaps training for {', '.join(overlapping)}: each of these classes is one group of "
+            "near-duplicates (a webcam burst, frames of one shot), so its last pictures were held out and its "
+            "validation accuracy reads high. Add pictures taken elsewhere for an honest figure."
+        )
     train = [item for item, out in zip(layout.train, held_out, strict=True) if not out]
     validation = [item for item, out in zip(layout.train, held_out, strict=True) if out]
     return train, validation
@@ -99,6 +111,21 @@ def grouped_stratified_split(
             taken.update(need)
             held_out[indices] = True
     return held_out
+
+
+def hold_out_last_of_unsplit_labels(labels: Sequence[str], held_out: np.ndarray, fraction: float) -> list[str]:
+    """Hold out (in place) the last images, in order, of each label that got no validation image although its
+    share rounds to at least one; returns those labels, sorted."""
+    indices: dict[str, list[int]] = defaultdict(list)
+    for index, label in enumerate(labels):
+        indices[label].append(index)
+    unsplit = []
+    for label, members in sorted(indices.items()):
+        target = math.floor(len(members) * fraction + 0.5)
+        if target and not held_out[members].any():
+            held_out[members[-target:]] = True
+            unsplit.append(label)
+    return unsplit
 
 
 class Overlap(NamedTuple):

@@ -314,7 +314,10 @@ def _load_data(
     root = Path(config.data_dir).expanduser() if config.data_dir else demo.ensure_demo_dataset()
     found = folders.detect_layout(root)
     _log(found.description)
-    train_items, val_items = splits.split_for_training(found, config, progress=phase("splitting"))
+    notes: list[str] = []
+    train_items, val_items = splits.split_for_training(found, config, phase("splitting"), notes)
+    for note in notes:
+        _log(note)
     if not val_items:
         raise ValueError(f"{root} leaves no validation images (validation source: {config.validation}).")
     train_files, train_items = len(train_items), shard(train_items, cluster)  # a worker decodes its share
@@ -328,7 +331,8 @@ def _load_data(
     shares: dict[str, Any] = {}
     if cluster:  # `dataset` then counts this worker's share of the training images
         shares["cluster"] = dict(workers=list(cluster.addresses), rank=cluster.rank, train_files=train_files)
-    run.write_config(config, dataset=_dataset_summary(found, train_images, val_images), **shares)
+    summary = _dataset_summary(found, train_images, val_images) | {"validation_notes": notes}
+    run.write_config(config, dataset=summary, **shares)
     return found, train_images, val_images
 
 

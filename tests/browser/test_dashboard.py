@@ -105,9 +105,9 @@ def test_evaluate_page_scores_the_run(page: Page, dashboard: Dashboard) -> None:
 
 
 def upload(page: Page, name: str, data: bytes, mime: str) -> None:
-    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
-        files=[{"name": name, "mimeType": mime, "buffer": data}]
-    )
+    """Into the Predict page's uploader (the "Import a model" panel has one too)."""
+    uploader = page.locator(".st-key-predict_uploads").get_by_test_id("stFileUploaderDropzoneInput")
+    uploader.set_input_files(files=[{"name": name, "mimeType": mime, "buffer": data}])
 
 
 def test_predict_an_upload_a_corrupt_file_and_a_webcam_photo(page: Page, dashboard: Dashboard) -> None:

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from browser_support import Dashboard, screenshot
@@ -27,7 +26,6 @@ SLOW_MS = 120_000  # what waits on TensorFlow on a busy 2-core machine
 TRAINING_LIMIT_MS = 180_000
 STREAMLIT = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
 STREAMLIT += ["--server.fileWatcherType", "none"]
-UPLOADS = 2
 SHOTS = 3
 BURST = 5
 
@@ -77,14 +75,6 @@ def choose(page: Page, label: str, option: str) -> None:
     expect(box).to_have_value(option)
 
 
-def upload(page: Page, class_name: str, files: list[Path]) -> None:
-    page.get_by_role("radio", name="Upload files", exact=True).click()
-    payloads = [{"name": path.name, "mimeType": "image/jpeg", "buffer": path.read_bytes()} for path in files]
-    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(files=payloads)
-    page.get_by_role("button", name=f"Add {len(files)} files to {class_name}").click()
-    expect(class_count(page, class_name, len(files))).to_be_visible()
-
-
 def test_two_classes_filled_from_the_webcam_train_for_an_epoch(page: Page, dashboard: Dashboard) -> None:
     page.goto(f"{dashboard.url}/make_dataset")
     expect(page.get_by_role("heading", name="Make a dataset", exact=True)).to_be_visible()
@@ -97,20 +87,17 @@ def test_two_classes_filled_from_the_webcam_train_for_an_epoch(page: Page, dashb
     expect(page.get_by_text("it is the active dataset now")).to_be_visible()
     expect(class_count(page, "left", 0)).to_be_visible()
 
-    # Every frame of the fake camera shows one scene, so the leak-free split keeps them all on the training
-    # side as one near-duplicate cluster: two uploads per class are what validation can hold out.
-    trainset = dashboard.data / "simpsons_trainset"
-    upload(page, "left", sorted((trainset / "bart_simpson").glob("*.jpg"))[:UPLOADS])
+    # Every frame of the fake camera shows one scene (one near-duplicate cluster): the split then holds out
+    # each class's last pictures and says that validation overlaps training (tests/test_splits.py).
     page.get_by_role("radio", name="Webcam", exact=True).click()
     for shot in range(1, SHOTS + 1):  # one click, one picture: a fresh camera after each
         take = page.get_by_test_id("stCameraInputButton")
         expect(take).to_have_text("Take Photo")
         expect(take).to_be_enabled()
         take.click()
-        expect(class_count(page, "left", UPLOADS + shot)).to_be_visible()
+        expect(class_count(page, "left", shot)).to_be_visible()
 
     choose(page, "Add pictures to", "right")
-    upload(page, "right", sorted((trainset / "homer_simpson").glob("*.jpg"))[:UPLOADS])
     page.get_by_role("radio", name="Webcam burst", exact=True).click()
     pictures = page.get_by_label("Pictures", exact=True)
     pictures.fill(str(BURST))
@@ -119,7 +106,7 @@ def test_two_classes_filled_from_the_webcam_train_for_an_epoch(page: Page, dashb
     burst = page.get_by_role("button", name=re.compile(rf"^Take {BURST} pictures"))
     expect(burst).to_be_enabled()
     burst.click()
-    expect(class_count(page, "right", UPLOADS + BURST)).to_be_visible(timeout=SLOW_MS)
+    expect(class_count(page, "right", BURST)).to_be_visible(timeout=SLOW_MS)
     expect(page.get_by_role("button", name=f"Undo: {BURST} pictures added to right")).to_be_visible()
     assert len(list((dashboard.home / "datasets" / "webcam" / "right").glob("camera-*.jpg"))) == BURST
     expect(page.get_by_role("button", name="Turn off the camera")).to_be_visible()  # on for the next burst
