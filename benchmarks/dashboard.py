@@ -335,8 +335,8 @@ def idle_target(configured: dict[str, Any], section: Section) -> Target:
         title = f"py-spy: where the idle server held the GIL over {PROFILE_SECONDS:.0f} s"
         section.profiles[title] = "\n".join(f"{share:6.1%}  {stack}" for stack, share in profile.items())
         if target.met is False:
-            top, share = next(iter(profile.items()))
-            target.why = f"py-spy, the idle server holding the GIL: {share:.0%} of samples in {top}."
+            top = "; ".join(f"{share:.0%} in {stack}" for stack, share in list(profile.items())[:2])
+            target.why = f"py-spy, samples of the idle server holding the GIL: {top}."
     return target
 
 

@@ -16,8 +16,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from benchmarks.context import Context
-from benchmarks.harness import Job, Stats, errors, run_alternating, stats
+from benchmarks.harness import Job, Stats, errors, run_alternating, run_job, stats
 from benchmarks.report import Section, Table, Target
+from benchmarks.tf_profile import describe
 
 # Recipe -> what its time goes into: training the whole network, or the frozen network's feature pass.
 CASES = {"tutorial": "training", "studio": "training", "pretrained": "training", "quick": "feature pass"}
@@ -27,6 +28,7 @@ WARMUP_STEPS = 5
 STEPS = 30
 QUICK_STEPS = (1, 3)  # (warm-up, measured) in a smoke run
 MIN_REPEATS = 2
+PROFILE_STEPS = 4  # profiled training steps per precision when bfloat16 trained a network slower
 GOAL_BF16_CPU = (
     1.5  # issue 14: on a CPU with bfloat16 matrix hardware, auto trains every recipe >= 1.5x faster
 )
@@ -103,7 +105,6 @@ def measure_feature_speed(
 
 def run(ctx: Context) -> Section:
     from benchmarks.hardware import measure_bounds
-    from simpsons_core.config import recipe
     from simpsons_core.cpu import bf16_hardware
 
     section = Section("precision", "Precision per recipe: float32, bfloat16 and auto")
@@ -131,30 +132,13 @@ def run(ctx: Context) -> Section:
     goal = GOAL_BF16_CPU if bf16 else GOAL_FLOAT32_CPU
     rows = []
     for case in cases:
-        config = recipe(case)
-        runs = {p: results[f"{case}/{p}"] for p in VARIANTS}
-        speed = {p: stats(runs[p], "images_per_second") for p in VARIANTS}
-        chosen = choices(runs["auto"])
-        bf16_ratio, auto_ratio = (
-            ratio(speed["bfloat16"], speed["float32"]),
-            ratio(speed["auto"], speed["float32"]),
+        row, target, bf16_ratio = case_figures(
+            ctx, case, {p: results[f"{case}/{p}"] for p in VARIANTS}, goal, bf16
         )
-        rows.append(
-            [
-                case,
-                f"{config.model}, {config.image_size} px",
-                CASES[case],
-                *(speed[p].median if speed[p] else None for p in VARIANTS),
-                chosen,
-                bf16_ratio,
-                auto_ratio,
-                *(fraction_of_bound(ctx, runs[p], speed[p]) for p in VARIANTS),
-            ]
-        )
-        target = Target(f"auto/float32, {case} ({CASES[case]})", auto_ratio, goal, "x")
-        if target.met is False:
-            target.why = explain_miss(chosen, bf16_ratio, bf16)
+        rows.append(row)
         section.targets.append(target)
+        if target.met is False and CASES[case] == "training" and bf16_ratio and bf16_ratio < 1:
+            profile_slow_bfloat16(ctx, case, home, section)
     section.tables.append(
         Table(
             [
@@ -169,7 +153,7 @@ def run(ctx: Context) -> Section:
             ],
             rows,
             f"Median of {repeats} fresh-process run(s) per variant, alternated; images/s over {steps} steps "
-            f"of batch 32 after {warmup} warm-up steps, on in-memory batches.",
+            f"of the recipe's batch after {warmup} warm-up steps, on in-memory batches.",
         )
     )
     probes = [r["resolve_seconds"] for case in cases for r in results[f"{case}/auto"] if "error" not in r]
@@ -188,6 +172,67 @@ def run(ctx: Context) -> Section:
         "size on this CPU runs the timed probe; later ones read its cache).",
     ]
     return section
+
+
+def case_figures(
+    ctx: Context, case: str, runs: dict[str, list[dict[str, Any]]], goal: float, bf16: bool
+) -> tuple[list[Any], Target, float | None]:
+    """One recipe's table row, its auto/float32 target and its bfloat16/float32 ratio."""
+    from simpsons_core.config import recipe
+
+    config = recipe(case)
+    speed = {p: stats(runs[p], "images_per_second") for p in VARIANTS}
+    chosen = choices(runs["auto"])
+    bf16_ratio, auto_ratio = (
+        ratio(speed["bfloat16"], speed["float32"]),
+        ratio(speed["auto"], speed["float32"]),
+    )
+    row = [
+        case,
+        f"{config.model}, {config.image_size} px",
+        CASES[case],
+        *(speed[p].median if speed[p] else None for p in VARIANTS),
+        chosen,
+        bf16_ratio,
+        auto_ratio,
+        *(fraction_of_bound(ctx, runs[p], speed[p]) for p in VARIANTS),
+    ]
+    target = Target(f"auto/float32, {case} ({CASES[case]})", auto_ratio, goal, "x")
+    if target.met is False:
+        target.why = explain_miss(chosen, bf16_ratio, bf16)
+    return row, target, bf16_ratio
+
+
+def profile_slow_bfloat16(ctx: Context, case: str, home: dict[str, str], section: Section) -> None:
+    """Where a training step's time goes in each precision (TensorFlow profiler, a few steps each), when
+    bfloat16 trained this recipe's network slower than float32: the section's profile and the target's why."""
+    from simpsons_core.config import recipe
+
+    config = recipe(case)
+    lines = []
+    for precision in ("float32", "bfloat16"):
+        params = {
+            "pipeline": "memory",
+            "model": config.model,
+            "data_dir": str(ctx.data.small),
+            "warmup_steps": 2,
+            "image_size": config.image_size,
+            "levers": {"precision": precision, "batch_size": config.batch_size},
+            "steps": 2,
+            "tf_profile_steps": PROFILE_STEPS,
+        }
+        result = run_job(Job(f"{case}/{precision}/profile", "train_speed", params, home))
+        section.raw[f"{case}/{precision}/profile"] = result
+        if "error" in result or "op_time" not in result:
+            lines.append(f"{precision}: profiling failed: {result.get('error', 'no op times')}")
+            continue
+        op_time = result["op_time"]
+        lines.append(f"{precision}: {op_time['wall_ms_per_step']:.0f} ms a step; {describe(op_time)}")
+    section.profiles[
+        f"TF profiler: {case} ({config.model}, {config.image_size} px), {PROFILE_STEPS} steps"
+    ] = "\n".join(lines)
+    target = next(t for t in section.targets if t.name.startswith(f"auto/float32, {case} "))
+    target.why += f" TF profiler, {PROFILE_STEPS} steps each: " + " | ".join(lines)
 
 
 def ratio(numerator: Stats | None, denominator: Stats | None) -> float | None:
