@@ -14,6 +14,7 @@ import threading
 import streamlit as st
 
 from app_pages.catalogue import HOME, PAGES
+from app_pages.keras_session import keep_keras_state
 
 
 @st.cache_resource(show_spinner=False)
@@ -27,6 +28,7 @@ def warm_up_tensorflow() -> threading.Thread:
 
 def main() -> None:
     st.set_page_config(page_title="Simpsons Studio", page_icon="🍩", layout="wide")
+    keep_keras_state()
     tensorflow_import = warm_up_tensorflow()
     page = st.navigation(
         [st.Page(entry.path, title=entry.title, icon=entry.icon, default=entry == HOME) for entry in PAGES]
