@@ -125,7 +125,7 @@ def browser_tab() -> Iterator[Any]:
 
 
 def open_train_page(tab: Any, url: str) -> None:
-    """The Train page, rendered: its heading and the live panel's first answer."""
+    """The Train page, rendered: its heading and its settings."""
     from playwright.sync_api import expect
 
     tab.goto(f"{url}/train")

@@ -73,6 +73,11 @@ def test_quick_run_writes_a_complete_report(
     assert min(float32_speed, bfloat16_speed, auto_speed) > 0 and chosen in ("float32", "bfloat16")
     assert bf16_ratio == pytest.approx(bfloat16_speed / float32_speed)
     assert auto_ratio == pytest.approx(auto_speed / float32_speed)
+    runs = precision["raw"]["runs"]
+    [float32_cost], [bfloat16_cost] = (
+        [r["cpu_ms_per_image"] for r in runs[f"tutorial/{p}"]] for p in ("float32", "bfloat16")
+    )
+    assert row[9] == pytest.approx(float32_cost / bfloat16_cost)  # bf16/float32 by CPU time
     [target] = precision["targets"]
     assert target["name"] == "auto/float32, tutorial (training)" and target["measured"] == auto_ratio
 
