@@ -70,9 +70,9 @@ def split_for_training(
     overlapping = hold_out_last_of_unsplit_labels(labels, held_out, config.validation_fraction)
     if overlapping and notes is not None:
         notes.append(
-            f"Validation overlaps training for {', '.join(overlapping)}: each of these classes is one group of "
-            "near-duplicates (a webcam burst, frames of one shot), so its last pictures were held out and its "
-            "validation accuracy reads high. Add pictures taken elsewhere for an honest figure."
+            f"Validation overlaps training for {', '.join(overlapping)}: each of these classes is one group "
+            "of near-duplicates (a webcam burst, frames of one shot), so its last pictures were held out and "
+            "its validation accuracy reads high. Add pictures taken elsewhere for an honest figure."
         )
     train = [item for item, out in zip(layout.train, held_out, strict=True) if not out]
     validation = [item for item, out in zip(layout.train, held_out, strict=True) if out]
@@ -113,7 +113,9 @@ def grouped_stratified_split(
     return held_out
 
 
-def hold_out_last_of_unsplit_labels(labels: Sequence[str], held_out: np.ndarray, fraction: float) -> list[str]:
+def hold_out_last_of_unsplit_labels(
+    labels: Sequence[str], held_out: np.ndarray, fraction: float
+) -> list[str]:
     """Hold out (in place) the last images, in order, of each label that got no validation image although its
     share rounds to at least one; returns those labels, sorted."""
     indices: dict[str, list[int]] = defaultdict(list)
