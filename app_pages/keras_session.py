@@ -14,6 +14,10 @@ from __future__ import annotations
 
 from streamlit.runtime.scriptrunner import script_runner
 
+STREAMLIT_CLEANUP = (
+    script_runner._clean_problem_modules
+)  # Streamlit's own, kept for tests/test_keras_session.py
+
 
 def _keep_state() -> None:
     """Nothing to clean: Keras's state is the app's cache, and matplotlib is never imported."""

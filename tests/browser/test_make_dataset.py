@@ -28,6 +28,10 @@ STREAMLIT = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headl
 STREAMLIT += ["--server.fileWatcherType", "none"]
 SHOTS = 3
 BURST = 5
+# The fresh camera's video has frames to capture (HTMLMediaElement.HAVE_CURRENT_DATA or more).
+CAMERA_STREAMING = (
+    "() => [...document.querySelectorAll('[data-testid=stCameraInput] video')].some(v => v.readyState >= 2)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +98,9 @@ def test_two_classes_filled_from_the_webcam_train_for_an_epoch(page: Page, dashb
         take = page.get_by_test_id("stCameraInputButton")
         expect(take).to_have_text("Take Photo")
         expect(take).to_be_enabled()
+        page.wait_for_function(
+            CAMERA_STREAMING, timeout=SLOW_MS
+        )  # the button is enabled before the video plays
         take.click()
         expect(class_count(page, "left", shot)).to_be_visible()
 
