@@ -144,7 +144,7 @@ def run(ctx: Context) -> Section:
     ctx.results["bound_images_per_second"] = bounds
     kind, bf16 = cpu_kind(), bf16_hardware()
     section.notes = [
-        f"CPU: {cpu_description()}; kind `{kind}` (this report's folder: reports/{kind}/); bfloat16 matrix "
+        f"CPU: {cpu_description()}; a full run's report goes to reports/{kind}/; bfloat16 matrix "
         f"instructions (AMX-BF16 or AVX512-BF16): {'yes' if bf16 else 'no'}.",
         "Trained FLOP = forward + weight gradients + input gradients of every weighted layer but the first, "
         "counted from the layer shapes (convolutions and dense layers only). The TF profiler's forward count "
