@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from browser_support import Dashboard
+
+from benchmarks.dashboard import free_port, wait_for_health
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -31,26 +32,6 @@ CHROMIUM_ARGS = [
     "--use-fake-device-for-media-stream",
     "--use-fake-ui-for-media-stream",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_health(url: str, server: subprocess.Popen, limit: float = 90.0) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"streamlit exited with code {server.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read().strip() == b"ok":
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"streamlit did not answer at {url} within {limit:.0f} s")
 
 
 def finish_runs(home: Path) -> None:
@@ -73,49 +54,54 @@ def finish_runs(home: Path) -> None:
             os.environ["SIMPSONS_HOME"] = previous
 
 
+@contextmanager
+def served(base: Path, home: Path, data: Path, env: dict[str, str]) -> Iterator[Dashboard]:
+    """`streamlit run app.py` as `make run` starts it, on a free port, with `env`; every run it started is
+    stopped and the server ended afterwards (its output in `base`/streamlit.log)."""
+    port = free_port()
+    with (base / "streamlit.log").open("wb") as log:
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "app.py",
+                "--server.port",
+                str(port),
+                "--server.headless",
+                "true",
+                "--server.fileWatcherType",
+                "none",
+            ],
+            cwd=REPO,
+            env=env | {"SIMPSONS_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        url = f"http://localhost:{port}"
+        try:
+            wait_for_health(url, server)
+            yield Dashboard(url, home, data)
+        finally:
+            finish_runs(home)
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
+
+
 @pytest.fixture(scope="session")
 def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     from simpsons_core.data.demo import generate_demo_dataset
 
     base = tmp_path_factory.mktemp("dashboard")
     data = generate_demo_dataset(base / "data", train_per_class=24, test_per_class=6, seed=3, size=64)
-    home = base / "home"
-    port = free_port()
-    env = {**os.environ, "SIMPSONS_HOME": str(home), "SIMPSONS_DATA": str(data), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    log = (base / "streamlit.log").open("wb")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-            "--server.fileWatcherType",
-            "none",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://localhost:{port}"
-    try:
-        wait_for_health(url, server)
-        yield Dashboard(url, home, data)
-    finally:
-        finish_runs(home)
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-        log.close()
+    with served(base, base / "home", data, {**os.environ, "SIMPSONS_DATA": str(data)}) as dashboard:
+        yield dashboard
 
 
 @pytest.fixture(scope="session")

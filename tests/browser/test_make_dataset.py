@@ -10,22 +10,17 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 from browser_support import Dashboard, screenshot
-from conftest import REPO, finish_runs, free_port, wait_for_health
+from conftest import served
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
 
 SLOW_MS = 120_000  # what waits on TensorFlow on a busy 2-core machine
 TRAINING_LIMIT_MS = 180_000
-STREAMLIT = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
-STREAMLIT += ["--server.fileWatcherType", "none"]
 SHOTS = 3
 BURST = 5
 # The fresh camera's video has frames to capture (HTMLMediaElement.HAVE_CURRENT_DATA or more).
@@ -46,25 +41,8 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
         patch.setenv("SIMPSONS_HOME", str(home))
         settings.remember_dataset(data)
     env = {key: value for key, value in os.environ.items() if key != settings.DATA_ENV}
-    env |= {"SIMPSONS_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    port = free_port()
-    with (base / "streamlit.log").open("wb") as log:
-        server = subprocess.Popen(
-            [*STREAMLIT, "--server.port", str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        url = f"http://localhost:{port}"
-        try:
-            wait_for_health(url, server)
-            yield Dashboard(url, home, data)
-        finally:
-            finish_runs(home)
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=20)
+    with served(base, home, data, env) as dashboard:
+        yield dashboard
 
 
 def class_count(page: Page, name: str, count: int):
